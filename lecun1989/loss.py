@@ -1,0 +1,19 @@
+"""The 1989 loss: mean squared error between the 10 outputs and +-1 targets.
+
+Paper, section 5.2: the desired output is +1 for the unit of the correct class
+and -1 for the others; the cost is the mean squared error. We average over the
+10 outputs and the batch (a constant factor the learning rate absorbs).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def pm1_targets(labels: torch.Tensor, classes: int = 10) -> torch.Tensor:
+    targets = torch.full((labels.shape[0], classes), -1.0, device=labels.device)
+    return targets.scatter_(1, labels[:, None], 1.0)
+
+
+def mse_pm1(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return torch.mean((outputs - pm1_targets(labels, outputs.shape[1])) ** 2)

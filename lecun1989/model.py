@@ -1,0 +1,193 @@
+"""The network of LeCun et al. 1989, "Backpropagation Applied to Handwritten
+Zip Code Recognition" (Neural Computation 1(4)), section 5.1 and Figure 3.
+
+    input 16x16  (padded with -1, the background value, so 5x5/2 gives 8x8)
+    H1    12 maps 8x8, 5x5 kernels, stride 2, weights shared within a map,
+          one bias per *unit* (the paper: "units ... have their own bias")
+    H2    12 maps 4x4, 5x5 kernels, stride 2, each map reads 8 of the 12 H1
+          maps (see connectivity.py), per-unit biases
+    H3    30 units, fully connected to H2
+    out   10 units, fully connected to H3, targets -1/+1
+
+With the sparse H2 layer and per-unit biases this gives exactly the paper's
+1,256 units, 64,660 connections and 9,760 free parameters (`counts`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .connectivity import dense_mask, h2_input_maps
+
+Activation = Literal["tanh", "scaled_tanh", "relu"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # The paper's layer sizes; widths are options for the modern ablations.
+    h1_maps: int = 12
+    h2_maps: int = 12
+    h3_units: int = 30
+    h2_scheme: Literal["three_groups", "full"] = "three_groups"
+    # Paper: "a scaled hyperbolic tangent" for every unit. Karpathy's repro uses
+    # plain tanh; we default to it and offer the paper's 1.7159*tanh(2x/3).
+    activation: Activation = "tanh"
+    # "tanh" squashes the outputs toward the +-1 targets (paper); "none" emits
+    # raw logits for a softmax/cross-entropy loss (a modern change).
+    output_activation: Literal["tanh", "scaled_tanh", "none"] = "tanh"
+    # Paper: padding "with the background value" (-1). H2's input is padded the
+    # same way (the paper is silent; -1 is what a saturated-off H1 unit emits).
+    pad_value: float = -1.0
+    # Paper: weights "uniformly distributed between -2.4/F and 2.4/F, F the
+    # fan-in". Karpathy reads it as 2.4/sqrt(F): init_fan_in_power=0.5.
+    init_scale: float = 2.4
+    init_fan_in_power: float = 1.0
+    # The paper counts biases as connections from a constant unit, so by default
+    # they are drawn like the weights (same F); "zero" is Karpathy's choice.
+    bias_init: Literal["uniform", "zero"] = "uniform"
+    dropout: float = 0.0  # before H3; 0 = the paper (no dropout in 1989)
+
+    def validate(self) -> None:
+        for name in ("h1_maps", "h2_maps", "h3_units"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+        if self.init_scale <= 0:
+            raise ValueError("init_scale must be > 0")
+
+
+def _activation(name: str):
+    if name == "tanh":
+        return torch.tanh
+    if name == "scaled_tanh":
+        # LeCun's symmetric sigmoid: f(1) ~= 1, so the +-1 targets sit in the
+        # non-saturated range.
+        return lambda a: 1.7159 * torch.tanh(a * (2.0 / 3.0))
+    if name == "relu":
+        return F.relu
+    if name == "none":
+        return lambda a: a
+    raise ValueError(f"unknown activation {name!r}")
+
+
+class Net1989(nn.Module):
+    INPUT_SIZE = 16
+    KERNEL = 5
+    STRIDE = 2
+    # 16 -> 8 and 8 -> 4 with 5x5/2 need 2 pixels of padding on each side.
+    PAD = 2
+
+    def __init__(self, cfg: ModelConfig = ModelConfig(), generator: torch.Generator | None = None):
+        super().__init__()
+        self.cfg = cfg
+        k = self.KERNEL
+        inputs = h2_input_maps(cfg.h1_maps, cfg.h2_maps, cfg.h2_scheme)
+        self.register_buffer("h2_inputs", inputs.reshape(-1), persistent=False)
+        self.h2_fan_maps = inputs.shape[1]
+
+        self.h1_w = nn.Parameter(torch.empty(cfg.h1_maps, 1, k, k))
+        self.h1_b = nn.Parameter(torch.empty(cfg.h1_maps, 8, 8))
+        # Only the connections that exist are parameters: [h2, 8, 5, 5], applied
+        # as a grouped convolution over the gathered H1 maps.
+        self.h2_w = nn.Parameter(torch.empty(cfg.h2_maps, self.h2_fan_maps, k, k))
+        self.h2_b = nn.Parameter(torch.empty(cfg.h2_maps, 4, 4))
+        self.h3_w = nn.Parameter(torch.empty(cfg.h3_units, cfg.h2_maps * 16))
+        self.h3_b = nn.Parameter(torch.empty(cfg.h3_units))
+        self.out_w = nn.Parameter(torch.empty(10, cfg.h3_units))
+        self.out_b = nn.Parameter(torch.empty(10))
+        self._act = _activation(cfg.activation)
+        self._out_act = _activation(cfg.output_activation)
+        self.reset_parameters(generator)
+
+    # -- initialisation -------------------------------------------------
+    def fan_ins(self) -> dict[str, int]:
+        k2 = self.KERNEL**2
+        return {
+            "h1": k2,
+            "h2": self.h2_fan_maps * k2,
+            "h3": self.cfg.h2_maps * 16,
+            "out": self.cfg.h3_units,
+        }
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        cfg = self.cfg
+        for layer, fan_in in self.fan_ins().items():
+            bound = cfg.init_scale / fan_in**cfg.init_fan_in_power
+            w = getattr(self, f"{layer}_w")
+            b = getattr(self, f"{layer}_b")
+            # U[-bound, bound] drawn from the run's own generator: same seed,
+            # same weights, whatever else touched the global RNG.
+            w.copy_((torch.rand(w.shape, generator=generator) * 2 - 1) * bound)
+            if cfg.bias_init == "uniform":
+                b.copy_((torch.rand(b.shape, generator=generator) * 2 - 1) * bound)
+            else:
+                b.zero_()
+
+    # -- forward ----------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)["out"]
+
+    def layers(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every layer's activations for a [B, 1, 16, 16] batch."""
+        if x.dim() != 4 or x.shape[1:] != (1, self.INPUT_SIZE, self.INPUT_SIZE):
+            raise ValueError(f"expected input [B, 1, 16, 16], got {list(x.shape)}")
+        p, s = self.PAD, self.STRIDE
+        x = F.pad(x, (p, p, p, p), value=self.cfg.pad_value)
+        h1 = self._act(F.conv2d(x, self.h1_w, stride=s) + self.h1_b)
+        # Gather, for every H2 map, the H1 maps it reads: [B, h2*8, 8, 8].
+        h2_in = h1.index_select(1, self.h2_inputs)
+        h2_in = F.pad(h2_in, (p, p, p, p), value=self.cfg.pad_value)
+        h2 = self._act(F.conv2d(h2_in, self.h2_w, stride=s, groups=self.cfg.h2_maps) + self.h2_b)
+        flat = h2.flatten(1)
+        if self.cfg.dropout > 0:
+            flat = F.dropout(flat, self.cfg.dropout, self.training)
+        h3 = self._act(F.linear(flat, self.h3_w, self.h3_b))
+        out = self._out_act(F.linear(h3, self.out_w, self.out_b))
+        return {"h1": h1, "h2": h2, "h3": h3, "out": out}
+
+    # -- the paper's bookkeeping -----------------------------------------
+    def dense_h2_weight(self) -> torch.Tensor:
+        """H2's weights scattered into a dense [h2, h1, 5, 5] tensor (zeros where unconnected)."""
+        c = self.cfg
+        dense = self.h2_w.new_zeros(c.h2_maps, c.h1_maps, self.KERNEL, self.KERNEL)
+        idx = self.h2_inputs.view(c.h2_maps, self.h2_fan_maps)
+        return dense.scatter(1, idx[:, :, None, None].expand(-1, -1, self.KERNEL, self.KERNEL), self.h2_w)
+
+    def h2_mask(self) -> torch.Tensor:
+        return dense_mask(self.h2_inputs.view(self.cfg.h2_maps, -1), self.cfg.h1_maps)
+
+    def counts(self) -> dict[str, int]:
+        """Units, connections (each bias counted as one) and free parameters."""
+        c = self.cfg
+        units = {"input": 16 * 16, "h1": c.h1_maps * 64, "h2": c.h2_maps * 16, "h3": c.h3_units, "out": 10}
+        fan = self.fan_ins()
+        connections = sum(units[layer] * (fan[layer] + 1) for layer in ("h1", "h2", "h3", "out"))
+        return {
+            "units": sum(units.values()),
+            "connections": connections,
+            "free_parameters": sum(p.numel() for p in self.parameters()),
+        }
+
+
+PAPER_COUNTS = {"units": 1256, "connections": 64660, "free_parameters": 9760}
+
+
+def build_model(cfg: ModelConfig, seed: int) -> Net1989:
+    gen = torch.Generator().manual_seed(seed)
+    return Net1989(cfg, generator=gen)
+
+
+def describe_counts(model: Net1989) -> str:
+    got = model.counts()
+    rows = [f"{k:>16}: {v:>7,d}  (paper {PAPER_COUNTS[k]:,d})" for k, v in got.items()]
+    return "\n".join(rows)
+
+
+__all__ = ["ModelConfig", "Net1989", "PAPER_COUNTS", "build_model", "describe_counts"]

@@ -1,0 +1,52 @@
+"""Loss, error rate and integer miss count of a model on one split."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    loss: float
+    error: float  # percent
+    misses: int
+    n: int
+
+    def line(self, split: str) -> str:
+        # The format of Karpathy's repro, so logs can be compared line by line.
+        return f"eval: split {split:<5}. loss {self.loss:e}. error {self.error:.2f}%. misses: {self.misses}"
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batch_size: int = 2048,
+    predict: Callable[[torch.Tensor], torch.Tensor] = lambda out: out.argmax(1),
+) -> EvalResult:
+    """Evaluate on the whole split: the loss is the mean of per-batch means
+    weighted by batch size (so it equals the full-batch mean); misses are
+    counted as integers, never recovered from a rounded rate."""
+    was_training = model.training
+    model.eval()
+    try:
+        total_loss = 0.0
+        misses = 0
+        n = x.shape[0]
+        for start in range(0, n, batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            out = model(xb)
+            total_loss += float(loss_fn(out, yb)) * xb.shape[0]
+            misses += int((predict(out) != yb).sum())
+    finally:
+        model.train(was_training)
+    return EvalResult(loss=total_loss / n, error=100.0 * misses / n, misses=misses, n=n)

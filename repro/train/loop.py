@@ -1,0 +1,306 @@
+"""The training loop every era shares.
+
+The era decides *what* is trained (a `TrainTask`: model, loss, optimizer,
+data); this module decides *how*: sample order, the per-pass evaluation,
+checkpoints, resume, interruption and the run record.
+
+Resume is exact: a checkpoint holds the model, optimizer and scheduler state,
+the global RNG state, the position inside the pass and the running sums, and
+the sample order is a pure function of (seed, pass). On CPU a resumed run ends
+bit-identical to an uninterrupted one (tests/train/test_resume.py).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .atomic import save_torch_atomic, write_json_atomic
+from .environment import environment
+from .evaluate import EvalResult, evaluate
+from .order import epoch_order
+from .record import RunDir, write_history, write_metrics
+
+CHECKPOINT_FORMAT = 1
+# Keys that may differ between the interrupted run and its resumption.
+RESUME_IGNORED = frozenset({"resume", "trainer.progress"})
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    epochs: int = 23  # the paper's "passes through the training set"
+    batch_size: int = 1  # 1 = per-example SGD, as in 1989
+    order: Literal["file", "shuffled_once", "reshuffle"] = "file"
+    eval_every: int = 1  # evaluate every k passes (the last pass always)
+    eval_batch_size: int = 2048
+    checkpoint_every_steps: int = 0  # 0 = only at the end of each pass
+    threads: int = 1  # torch CPU threads; 0 keeps torch's default
+    progress: bool = True
+    device: str = "cpu"
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise ValueError("epochs must be >= 1")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if self.eval_every < 1:
+            raise ValueError("eval_every must be >= 1")
+        if self.checkpoint_every_steps < 0:
+            raise ValueError("checkpoint_every_steps must be >= 0")
+        if self.threads < 0:
+            raise ValueError("threads must be >= 0")
+
+
+@dataclass
+class TrainTask:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, labels) -> mean loss
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    eval_sets: Mapping[str, tuple[torch.Tensor, torch.Tensor]]
+    scheduler: Any | None = None  # an LR scheduler stepped once per pass
+    batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None  # training-time augmentation
+    predict: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda out: out.argmax(1))
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised after a clean checkpoint when SIGINT/SIGTERM stopped training."""
+
+    def __init__(self, run: RunDir, epoch: int, step: int):
+        super().__init__(f"interrupted at pass {epoch + 1}, step {step}; checkpoint saved in {run.path}")
+        self.run = run
+
+
+class ResumeError(RuntimeError):
+    pass
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    a, b = flatten(saved), flatten(current)
+    keys = sorted((set(a) | set(b)) - RESUME_IGNORED)
+    return [f"{k}: checkpoint {a.get(k, '<absent>')!r} vs now {b.get(k, '<absent>')!r}" for k in keys if a.get(k) != b.get(k)]
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag checked between steps, so a checkpoint
+    is never taken in the middle of an optimizer update. A second signal
+    interrupts at once."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum, frame):  # noqa: ARG002
+        if self.set:
+            raise KeyboardInterrupt
+        self.set = True
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+@dataclass
+class _State:
+    epoch: int = 0  # passes completed
+    step_in_epoch: int = 0
+    global_step: int = 0
+    running_loss: float = 0.0  # sum of per-step loss * batch size within the pass
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_time_s: float = 0.0
+    eval_time_s: float = 0.0
+    wall_time_s: float = 0.0
+    samples: int = 0
+
+
+def _save_checkpoint(run: RunDir, task: TrainTask, state: _State, config: Mapping[str, Any]) -> None:
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "model": task.model.state_dict(),
+        "optimizer": task.optimizer.state_dict(),
+        "scheduler": task.scheduler.state_dict() if task.scheduler is not None else None,
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "state": state.__dict__.copy(),
+        "config": dict(config),
+    }
+    save_torch_atomic(run.checkpoint, ckpt)
+
+
+def _load_checkpoint(run: RunDir, task: TrainTask, config: Mapping[str, Any]) -> _State:
+    try:
+        ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem for the user
+        raise ResumeError(f"cannot read checkpoint {run.checkpoint}: {exc}") from exc
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ResumeError(f"{run.checkpoint}: checkpoint format {ckpt.get('format')} is not {CHECKPOINT_FORMAT}")
+    diffs = config_differences(ckpt["config"], config)
+    if diffs:
+        raise ResumeError(
+            f"cannot resume {run.path}: the config differs from the checkpoint's:\n  " + "\n  ".join(diffs)
+        )
+    task.model.load_state_dict(ckpt["model"])
+    task.optimizer.load_state_dict(ckpt["optimizer"])
+    if task.scheduler is not None and ckpt["scheduler"] is not None:
+        task.scheduler.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng"])
+    if ckpt["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+    return _State(**ckpt["state"])
+
+
+def _current_lr(optimizer: torch.optim.Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def fit(
+    task: TrainTask,
+    cfg: TrainerConfig,
+    run: RunDir,
+    *,
+    seed: int,
+    config: Mapping[str, Any],
+    resume: bool = False,
+    meta: Mapping[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+    on_step: Iterable[Callable[[int], None]] = (),
+) -> dict[str, Any]:
+    """Train ``task`` for ``cfg.epochs`` passes and write the run record into ``run``.
+
+    Returns the final metrics (also written to ``metrics.json``). ``on_step``
+    callbacks get the global step after each update (tests use them to
+    simulate an interruption).
+    """
+    device = torch.device(cfg.device)
+    state = _State()
+    if resume and run.checkpoint.exists():
+        state = _load_checkpoint(run, task, config)
+        log(f"resuming {run.path} at pass {state.epoch + 1}, step {state.step_in_epoch}")
+    else:
+        if resume:
+            log(f"resume: no checkpoint in {run.path}; starting from scratch")
+        torch.manual_seed(seed)  # the global RNG drives dropout and augmentation
+
+    env = environment(cfg.device)
+    write_json_atomic(run.environment, env)
+    train_x, train_y = task.train_x.to(device), task.train_y.to(device)
+    eval_sets = {k: (x.to(device), y.to(device)) for k, (x, y) in task.eval_sets.items()}
+    n, bs = train_x.shape[0], cfg.batch_size
+    steps_per_epoch = math.ceil(n / bs)
+    callbacks = list(on_step)
+    segment_start = time.perf_counter()
+    wall_before = state.wall_time_s
+
+    with _StopFlag() as stop:
+        for epoch in range(state.epoch, cfg.epochs):
+            order = epoch_order(cfg.order, n, seed, epoch).to(device)
+            xs, ys = train_x[order], train_y[order]
+            task.model.train()
+            bar = tqdm(
+                total=n,
+                initial=min(state.step_in_epoch * bs, n),
+                desc=f"pass {epoch + 1}/{cfg.epochs}",
+                unit="ex",
+                leave=False,
+                disable=None if cfg.progress else True,
+            )
+            running = state.running_loss
+            t0 = time.perf_counter()
+            for step in range(state.step_in_epoch, steps_per_epoch):
+                xb, yb = xs[step * bs : (step + 1) * bs], ys[step * bs : (step + 1) * bs]
+                if task.batch_transform is not None:
+                    xb = task.batch_transform(xb)
+                loss = task.loss_fn(task.model(xb), yb)
+                task.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                task.optimizer.step()
+                running += loss.item() * yb.shape[0]
+                state.global_step += 1
+                state.samples += yb.shape[0]
+                bar.update(yb.shape[0])
+                for callback in callbacks:
+                    callback(state.global_step)
+                last_step = step + 1 == steps_per_epoch
+                if stop.set or (cfg.checkpoint_every_steps and state.global_step % cfg.checkpoint_every_steps == 0 and not last_step):
+                    state.step_in_epoch = step + 1
+                    state.running_loss = running
+                    state.train_time_s += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    state.wall_time_s = wall_before + time.perf_counter() - segment_start
+                    _save_checkpoint(run, task, state, config)
+                    if stop.set:
+                        bar.close()
+                        raise TrainingInterrupted(run, epoch, step + 1)
+            bar.close()
+            state.train_time_s += time.perf_counter() - t0
+
+            lr = _current_lr(task.optimizer)
+            if task.scheduler is not None:
+                task.scheduler.step()
+            row: dict[str, Any] = {"pass": epoch + 1, "lr": lr, "train_step_loss": running / n}
+            if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+                t1 = time.perf_counter()
+                for split, (x, y) in eval_sets.items():
+                    res = evaluate(task.model, x, y, task.loss_fn, cfg.eval_batch_size, task.predict)
+                    log(res.line(split))
+                    row.update({f"{split}_{k}": v for k, v in res.as_dict().items() if k != "n"})
+                state.eval_time_s += time.perf_counter() - t1
+            state.wall_time_s = wall_before + time.perf_counter() - segment_start
+            row.update({"train_time_s": state.train_time_s, "wall_time_s": state.wall_time_s})
+            state.history.append(row)
+            state.epoch, state.step_in_epoch, state.running_loss = epoch + 1, 0, 0.0
+            _save_checkpoint(run, task, state, config)
+            write_history(run, state.history)
+
+    final = {split: _final(state.history[-1], split) for split in eval_sets}
+    metrics = {
+        **(meta or {}),
+        "seed": seed,
+        "passes": cfg.epochs,
+        "final": final,
+        "train_samples": state.samples,
+        "train_time_s": state.train_time_s,
+        "eval_time_s": state.eval_time_s,
+        "wall_time_s": state.wall_time_s,
+        "samples_per_s": state.samples / state.train_time_s if state.train_time_s > 0 else None,
+        "environment": env,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": dict(config),
+    }
+    write_metrics(run, metrics)
+    return metrics
+
+
+def _final(row: Mapping[str, Any], split: str) -> dict[str, Any]:
+    return {k: row[f"{split}_{k}"] for k in ("loss", "error", "misses")}
+
+
+__all__ = ["EvalResult", "ResumeError", "TrainTask", "TrainerConfig", "TrainingInterrupted", "fit"]

@@ -1,0 +1,42 @@
+"""Run one experiment into one directory: the part of a run every era shares.
+
+The era hands over its resolved config and a builder; this writes the config
+first, skips work already finished, and calls the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .atomic import write_text_atomic
+from .loop import TrainerConfig, TrainTask, fit
+from .record import RunDir, read_metrics
+
+log = logging.getLogger("repro")
+
+
+def execute(
+    run_dir: Path,
+    config: Mapping[str, Any],
+    trainer: TrainerConfig,
+    build: Callable[[], tuple[TrainTask, Mapping[str, Any]]],
+    *,
+    seed: int,
+    resume: bool,
+    on_step=(),
+) -> dict[str, Any]:
+    """``build`` returns the task and metadata to store with the metrics
+    (era, data set, model counts...). It is only called when work remains."""
+    run = RunDir(Path(run_dir))
+    run.path.mkdir(parents=True, exist_ok=True)
+    if resume and run.is_complete():
+        log.info(f"{run.path} is already complete; nothing to resume")
+        return read_metrics(run.path)
+    write_text_atomic(run.config, yaml.safe_dump(dict(config), sort_keys=False))
+    task, meta = build()
+    return fit(task, trainer, run, seed=seed, config=config, resume=resume, meta=meta, log=log.info, on_step=on_step)
