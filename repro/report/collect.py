@@ -1,0 +1,74 @@
+"""Collect run records from directories into one pandas table.
+
+Finished records become rows; unfinished or malformed ones are listed as
+skipped with the reason and never averaged in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from repro.train.record import CONFIG, METRICS, RecordError, read_metrics
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: Path
+    reason: str
+
+
+def find_run_dirs(roots: Iterable[Path]) -> list[Path]:
+    """Every directory below ``roots`` that holds a run (a config or metrics file)."""
+    found: set[Path] = set()
+    for root in roots:
+        root = Path(root)
+        if not root.exists():
+            raise FileNotFoundError(f"no such run directory: {root}")
+        for marker in (CONFIG, METRICS):
+            found.update(p.parent for p in root.rglob(marker) if ".hydra" not in p.parts)
+    return sorted(found)
+
+
+def _row(path: Path, m: dict) -> dict:
+    try:
+        final = m["final"]
+        env = m.get("environment", {})
+        return {
+            "run": str(path),
+            "era": m["era"],
+            "name": m["name"],
+            "data": m["data"],
+            "seed": int(m["seed"]),
+            "passes": int(m["passes"]),
+            "train_error": float(final["train"]["error"]),
+            "test_error": float(final["test"]["error"]),
+            "train_misses": int(final["train"]["misses"]),
+            "test_misses": int(final["test"]["misses"]),
+            "train_loss": float(final["train"]["loss"]),
+            "test_loss": float(final["test"]["loss"]),
+            "wall_time_s": float(m["wall_time_s"]),
+            "train_time_s": float(m["train_time_s"]),
+            "samples_per_s": float(m["samples_per_s"]),
+            "hardware": env.get("hardware", "unknown"),
+            "git_commit": (env.get("git") or {}).get("commit", "unknown"),
+            "torch": env.get("torch", "unknown"),
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RecordError(f"{path / METRICS}: malformed ({type(exc).__name__}: {exc})") from exc
+
+
+def collect(roots: Iterable[Path]) -> tuple[pd.DataFrame, list[Skipped]]:
+    rows, skipped = [], []
+    for path in find_run_dirs(roots):
+        try:
+            rows.append(_row(path, read_metrics(path)))
+        except RecordError as exc:
+            skipped.append(Skipped(path, str(exc)))
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame = frame.sort_values(["era", "data", "name", "seed", "run"], kind="stable").reset_index(drop=True)
+    return frame, skipped
