@@ -1,0 +1,101 @@
+"""Fetch a missing data file for online users, verified before it is kept.
+
+A download goes to a temporary file beside its destination and is moved into
+place (`os.replace`) only after its checksum or content check passed, so an
+interrupted or corrupt download never leaves a file that looks valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import DataError
+from .root import DATA_ROOT_ENV, describe_root
+
+TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One data file: where it lives under the root and how it is checked."""
+
+    relpath: str
+    urls: tuple[str, ...]
+    md5: str | None = None  # byte checksum, where the canonical bytes are known
+    # Content check (raises DataError), for files whose bytes vary between copies.
+    check: Callable[[Path], None] | None = field(default=None, compare=False)
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, spec: RemoteFile) -> None:
+    """Raise DataError unless `path` passes the spec's checksum and content check."""
+    if spec.md5 is not None:
+        got = file_md5(path)
+        if got != spec.md5:
+            raise DataError(
+                f"{path}: md5 {got} does not match the canonical {spec.md5}; the file is "
+                "corrupt or truncated. Delete it and download it again (data.download=true), "
+                "or set data.verify=false to use it anyway."
+            )
+    if spec.check is not None:
+        spec.check(path)
+
+
+def missing_message(root: Path, spec: RemoteFile, reason: str) -> str:
+    urls = "\n".join(f"    {url}" for url in spec.urls)
+    return (
+        f"missing data file {spec.relpath}: {reason}\n"
+        f"  looked for: {root / spec.relpath}\n"
+        f"  data root:  {describe_root(root)}\n"
+        f"  get it from:\n{urls}\n"
+        f"  fix: put the file there, point data.root=... or ${DATA_ROOT_ENV} at a folder that has "
+        f"{spec.relpath}, or run with data.download=true while online."
+    )
+
+
+def _fetch(url: str, dest: Path) -> None:
+    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(dest, "wb") as out:
+        shutil.copyfileobj(response, out, length=1 << 20)
+
+
+def ensure_file(root: Path, spec: RemoteFile, download: bool) -> Path:
+    """The path of `spec` under `root`, downloading and verifying it first if it is missing."""
+    path = root / spec.relpath
+    if path.is_file():
+        return path
+    if not download:
+        raise DataError(missing_message(root, spec, "not found and data.download=false"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(missing_message(root, spec, f"cannot create {path.parent}: {exc}")) from exc
+    failures = []
+    for url in spec.urls:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            _fetch(url, tmp)
+            verify_file(tmp, spec)
+            os.replace(tmp, path)
+            return path
+        except (OSError, DataError, ValueError) as exc:
+            failures.append(f"{url}: {exc}".splitlines()[0])
+        finally:
+            tmp.unlink(missing_ok=True)
+    tried = "; ".join(failures)
+    raise DataError(missing_message(root, spec, f"not found, and every download failed ({tried})"))

@@ -1,0 +1,81 @@
+"""Shared fixtures: small digit files in the real formats, and the team's shared data."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA_ENV = "REPRO_SHARED_DATA"
+
+
+@pytest.fixture(scope="session")
+def shared_data_root() -> Path:
+    """../shared/data (or $REPRO_SHARED_DATA); integration tests skip without it."""
+    root = Path(os.environ.get(SHARED_DATA_ENV) or Path(__file__).resolve().parents[2] / "shared" / "data")
+    if not (root / "usps" / "zip.train.gz").is_file():
+        pytest.skip(f"shared data not found at {root} (set ${SHARED_DATA_ENV} to the folder with usps/ and mnist/)")
+    return root
+
+
+def usps_lines(labels, pixels, label_format="{:.4f}") -> list[str]:
+    return [" ".join([label_format.format(y)] + [f"{v:.4f}" for v in row]) for y, row in zip(labels, pixels)]
+
+
+def write_text(path: Path, lines: list[str], gz: bool = True) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def toy_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable 16x16 'digits': class k lights a bar whose place depends on k, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    pixels = np.full((n, 16, 16), -1.0)
+    for i, k in enumerate(labels):
+        row, col = 2 + (k % 5) * 3, 3 + (k // 5) * 8
+        pixels[i, row : row + 2, col : col + 5] = 1.0
+    pixels += rng.uniform(0, 0.3, pixels.shape)
+    return labels, np.clip(np.round(pixels, 4), -1, 1).reshape(n, 256)
+
+
+@pytest.fixture
+def usps_root(tmp_path) -> Path:
+    """A data root holding small USPS-format files (60 train / 30 test digits)."""
+    root = tmp_path / "data"
+    for split, n, seed in (("train", 60, 0), ("test", 30, 1)):
+        write_text(root / "usps" / f"zip.{split}.gz", usps_lines(*toy_digits(n, seed)))
+    return root
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    magic = {1: 0x801, 3: 0x803}[array.ndim]
+    return struct.pack(f">I{array.ndim}I", magic, *array.shape) + array.astype(np.uint8).tobytes()
+
+
+@pytest.fixture
+def mnist_root(tmp_path) -> Path:
+    """A data root holding small MNIST IDX files (50 train / 20 test images)."""
+    root = tmp_path / "data"
+    (root / "mnist").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 50), ("t10k", 20)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        (root / "mnist" / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images)))
+        (root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
+    return root
+
+
+@pytest.fixture
+def digit_files():
+    """The writers above, for tests that make their own (broken) files."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(usps_lines=usps_lines, write_text=write_text, toy_digits=toy_digits, idx_bytes=idx_bytes)

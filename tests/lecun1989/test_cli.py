@@ -1,0 +1,44 @@
+"""The `lecun1989` command as users run it (a subprocess)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def lecun1989(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "lecun1989.cli", *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_help_lists_config_groups():
+    out = lecun1989("--help")
+    assert out.returncode == 0, out.stderr
+    for group in ("data: mnist16, usps", "model: lecun1989", "optim: sgd", "trainer: lecun1989"):
+        assert group in out.stdout
+
+
+def test_one_pass_run_prints_eval_lines_and_writes_the_record(usps_root, tmp_path):
+    run_dir = tmp_path / "run"
+    out = lecun1989(f"data.root={usps_root}", "data.verify=false", "trainer.epochs=1", f"hydra.run.dir={run_dir}")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    assert "usps: 60 train / 30 test digits" in text
+    assert "eval: split train. loss" in text and "eval: split test . loss" in text and "misses:" in text
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "complete" and metrics["passes"] == 1
+
+
+def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path):
+    out = lecun1989(f"data.root={tmp_path / 'empty'}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: missing data file usps/zip.train.gz")
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("override,message", [("trainer.epochs=0", "epochs must be >= 1"), ("model.h3_unit=3", "h3_unit")])
+def test_bad_config_is_a_clear_error(usps_root, tmp_path, override, message):
+    out = lecun1989(f"data.root={usps_root}", override, f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode != 0
+    assert message in out.stderr and "Traceback" not in out.stderr

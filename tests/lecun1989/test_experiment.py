@@ -1,0 +1,77 @@
+"""A 1989 run from the real Hydra config: record, determinism, exact resume, real-data band."""
+
+import os
+import signal
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from lecun1989.cli import CONF_DIR
+from lecun1989.experiment import run
+from repro.train.loop import TrainingInterrupted
+from repro.train.record import RunDir, read_metrics
+
+
+def config(root, *overrides):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("lecun1989", overrides=[f"data.root={root}", "trainer.progress=false", *overrides])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def small(root, *overrides):
+    # The 2.4/sqrt(F) init option: the paper's 2.4/F plateaus for thousands of steps, longer than a toy set lasts.
+    return config(root, "data.verify=false", "trainer.epochs=4", "model.init_fan_in_power=0.5", *overrides)
+
+
+def test_run_writes_a_complete_record(usps_root, tmp_path):
+    metrics = run(small(usps_root), tmp_path / "r")
+    d = tmp_path / "r"
+    assert RunDir(d).is_complete()
+    assert {p.name for p in d.iterdir()} >= {"config.yaml", "history.csv", "metrics.json", "environment.json", "checkpoint.pt"}
+    assert metrics["passes"] == 4 and metrics["train_samples"] == 240
+    assert metrics["counts"] == {"units": 1256, "connections": 64660, "free_parameters": 9760}
+    assert metrics["config"]["trainer"]["batch_size"] == 1
+    assert metrics["environment"]["torch"] == torch.__version__
+    # The toy digits are learnable: per-example SGD gets them right in 4 passes (measured: 0 misses).
+    assert metrics["final"]["train"]["error"] < 10.0 and metrics["final"]["test"]["error"] < 10.0
+
+
+def test_same_seed_same_metrics_and_weights(usps_root, tmp_path):
+    a = run(small(usps_root, "seed=3"), tmp_path / "a")
+    b = run(small(usps_root, "seed=3"), tmp_path / "b")
+    c = run(small(usps_root, "seed=4"), tmp_path / "c")
+    assert a["final"] == b["final"]
+    wa, wb = (torch.load(tmp_path / n / "checkpoint.pt", weights_only=False)["model"] for n in "ab")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert a["final"] != c["final"]
+
+
+def test_interrupted_run_resumes_bit_identical(usps_root, tmp_path):
+    cfg = small(usps_root, "trainer.order=reshuffle", "trainer.checkpoint_every_steps=25")
+    straight = run(cfg, tmp_path / "straight")
+
+    def interrupt(step):
+        if step == 97:  # mid-pass 2, between two checkpoints
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted):
+        run(cfg, tmp_path / "resumed", on_step=[interrupt])
+    assert not RunDir(tmp_path / "resumed").is_complete()
+    resumed = run({**cfg, "resume": True}, tmp_path / "resumed")
+    assert resumed["final"] == straight["final"]
+    wa = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
+    wb = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert read_metrics(tmp_path / "resumed")["train_samples"] == 240
+
+
+@pytest.mark.integration
+def test_two_passes_on_real_usps_learn(shared_data_root, tmp_path):
+    """The paper's recipe on the real digits: after 2 of 23 passes the errors are already in a band
+    (seed 0 measured 4.68% train / 9.52% test; the full run ends near 0.3% / 5.5%)."""
+    metrics = run(config(shared_data_root, "trainer.epochs=2"), tmp_path / "r")
+    assert metrics["data"] == "usps" and metrics["train_samples"] == 2 * 7291
+    assert 2.0 < metrics["final"]["train"]["error"] < 8.0
+    assert 6.0 < metrics["final"]["test"]["error"] < 13.0
