@@ -19,6 +19,7 @@ from repro.data.config import DataConfig
 from repro.train.loop import TrainerConfig, TrainTask
 from repro.train.optim import OptimConfig, build_optimizer, build_scheduler
 
+from .fused import fused_steps
 from .loss import mse_pm1
 from .model import ModelConfig, Net1989, build_model
 
@@ -65,5 +66,6 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
         train_y=digits.y_train,
         eval_sets={"train": (digits.x_train, digits.y_train), "test": (digits.x_test, digits.y_test)},
         scheduler=build_scheduler(optimizer, recipe.optim, recipe.trainer.epochs),
+        fused_steps=fused_steps(recipe.trainer.backend, model, optimizer, recipe.loss, recipe.trainer.batch_size),
     )
     return task, model

@@ -47,6 +47,13 @@ class TrainerConfig:
     threads: int = 1  # torch CPU threads; 0 keeps torch's default
     progress: bool = True
     device: str = "cpu"
+    # How the training steps run. "eager": one PyTorch forward/backward/step per
+    # batch (the reference). Anything else names a fused implementation the era
+    # supplies as TrainTask.fused_steps (lecun1989: fused_cpu, cuda_persistent).
+    backend: str = "eager"
+    # Fused backends run this many steps per call (0 = up to the next checkpoint
+    # or the end of the pass). Interrupts and progress are handled between calls.
+    fused_chunk_steps: int = 0
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -59,6 +66,8 @@ class TrainerConfig:
             raise ValueError("checkpoint_every_steps must be >= 0")
         if self.threads < 0:
             raise ValueError("threads must be >= 0")
+        if self.fused_chunk_steps < 0:
+            raise ValueError("fused_chunk_steps must be >= 0")
 
 
 @dataclass
@@ -72,6 +81,10 @@ class TrainTask:
     scheduler: Any | None = None  # an LR scheduler stepped once per pass
     batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None  # training-time augmentation
     predict: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda out: out.argmax(1))
+    # A fused implementation of batch-size-1 training: runs one update per
+    # example of (xs, ys) in order, in place on the model's parameters, and
+    # returns the sum of the per-example losses. None = the eager loop.
+    fused_steps: Callable[[torch.Tensor, torch.Tensor], float] | None = None
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -216,6 +229,10 @@ def fit(
     n, bs = train_x.shape[0], cfg.batch_size
     steps_per_epoch = math.ceil(n / bs)
     callbacks = list(on_step)
+    fused = task.fused_steps is not None
+    if fused and bs != 1:
+        raise ValueError(f"a fused backend runs per-example steps; trainer.batch_size must be 1, not {bs}")
+    advance = task.fused_steps if fused else _eager_step(task)
     segment_start = time.perf_counter()
     wall_before = state.wall_time_s
 
@@ -234,23 +251,19 @@ def fit(
             )
             running = state.running_loss
             t0 = time.perf_counter()
-            for step in range(state.step_in_epoch, steps_per_epoch):
-                xb, yb = xs[step * bs : (step + 1) * bs], ys[step * bs : (step + 1) * bs]
-                if task.batch_transform is not None:
-                    xb = task.batch_transform(xb)
-                loss = task.loss_fn(task.model(xb), yb)
-                task.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                task.optimizer.step()
-                running += loss.item() * yb.shape[0]
-                state.global_step += 1
-                state.samples += yb.shape[0]
-                bar.update(yb.shape[0])
+            step = state.step_in_epoch
+            while step < steps_per_epoch:
+                end = _chunk_end(step, steps_per_epoch, state.global_step, cfg, fused)
+                running += advance(xs[step * bs : end * bs], ys[step * bs : end * bs])
+                state.global_step += end - step
+                state.samples += min(end * bs, n) - step * bs
+                bar.update(min(end * bs, n) - step * bs)
+                step = end
                 for callback in callbacks:
                     callback(state.global_step)
-                last_step = step + 1 == steps_per_epoch
+                last_step = step == steps_per_epoch
                 if stop.set or (cfg.checkpoint_every_steps and state.global_step % cfg.checkpoint_every_steps == 0 and not last_step):
-                    state.step_in_epoch = step + 1
+                    state.step_in_epoch = step
                     state.running_loss = running
                     state.train_time_s += time.perf_counter() - t0
                     t0 = time.perf_counter()
@@ -258,7 +271,7 @@ def fit(
                     _save_checkpoint(run, task, state, config)
                     if stop.set:
                         bar.close()
-                        raise TrainingInterrupted(run, epoch, step + 1)
+                        raise TrainingInterrupted(run, epoch, step)
             bar.close()
             state.train_time_s += time.perf_counter() - t0
 
@@ -297,6 +310,35 @@ def fit(
     }
     write_metrics(run, metrics)
     return metrics
+
+
+def _eager_step(task: TrainTask) -> Callable[[torch.Tensor, torch.Tensor], float]:
+    """One PyTorch forward/backward/update on one batch; returns loss * batch size."""
+
+    def step(xb: torch.Tensor, yb: torch.Tensor) -> float:
+        if task.batch_transform is not None:
+            xb = task.batch_transform(xb)
+        loss = task.loss_fn(task.model(xb), yb)
+        task.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        task.optimizer.step()
+        return loss.item() * yb.shape[0]
+
+    return step
+
+
+def _chunk_end(step: int, steps_per_epoch: int, global_step: int, cfg: TrainerConfig, fused: bool) -> int:
+    """Where the next call stops: one step for eager; for a fused backend the
+    chunk size, the next checkpoint boundary or the end of the pass."""
+    if not fused:
+        return step + 1
+    end = steps_per_epoch
+    if cfg.fused_chunk_steps:
+        end = min(end, step + cfg.fused_chunk_steps)
+    if cfg.checkpoint_every_steps:
+        to_checkpoint = cfg.checkpoint_every_steps - global_step % cfg.checkpoint_every_steps
+        end = min(end, step + to_checkpoint)
+    return end
 
 
 def _final(row: Mapping[str, Any], split: str) -> dict[str, Any]:

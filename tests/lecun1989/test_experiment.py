@@ -75,3 +75,30 @@ def test_two_passes_on_real_usps_learn(shared_data_root, tmp_path):
     assert metrics["data"] == "usps" and metrics["train_samples"] == 2 * 7291
     assert 2.0 < metrics["final"]["train"]["error"] < 8.0
     assert 6.0 < metrics["final"]["test"]["error"] < 13.0
+
+
+def test_fused_cpu_backend_through_the_loop(usps_root, tmp_path):
+    eager = run(small(usps_root), tmp_path / "eager")
+    fused = run(small(usps_root, "trainer.backend=fused_cpu"), tmp_path / "fused")
+    # Same algorithm, float32 summation order aside: same misses, losses within float noise.
+    for split in ("train", "test"):
+        assert fused["final"][split]["misses"] == eager["final"][split]["misses"]
+        assert fused["final"][split]["loss"] == pytest.approx(eager["final"][split]["loss"], rel=1e-4)
+    assert fused["config"]["trainer"]["backend"] == "fused_cpu"
+
+
+def test_fused_cpu_resume_is_bit_identical(usps_root, tmp_path):
+    cfg = small(usps_root, "trainer.backend=fused_cpu", "trainer.order=reshuffle", "trainer.checkpoint_every_steps=25")
+    straight = run(cfg, tmp_path / "straight")
+
+    def interrupt(step):
+        if step == 100:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted):
+        run(cfg, tmp_path / "resumed", on_step=[interrupt])
+    resumed = run({**cfg, "resume": True}, tmp_path / "resumed")
+    assert resumed["final"] == straight["final"]
+    wa = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
+    wb = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -1,0 +1,79 @@
+"""The 1989 trainer's fused backends as `TrainTask.fused_steps` callables.
+
+Both run exactly the eager algorithm (per-example SGD, MSE to +-1 targets, the
+paper's network) on the model's own parameter tensors, in place. They support
+what the paper did, nothing more; anything else is refused by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from repro.config import ConfigError
+
+from ..model import Net1989
+
+BACKENDS = ("eager", "fused_cpu", "cuda_persistent")
+# activation name -> (amplitude, slope) of amp * tanh(slope * a)
+SQUASH = {"tanh": (1.0, 1.0), "scaled_tanh": (1.7159, 2.0 / 3.0)}
+
+
+def unsupported(model: Net1989, optimizer: torch.optim.Optimizer, loss: str, batch_size: int) -> list[str]:
+    """What keeps a fused backend from running this recipe (empty: nothing)."""
+    cfg = model.cfg
+    problems = []
+    if cfg.activation not in SQUASH:
+        problems.append(f"model.activation={cfg.activation} (fused: {', '.join(SQUASH)})")
+    if cfg.output_activation not in SQUASH:
+        problems.append(f"model.output_activation={cfg.output_activation} (fused: {', '.join(SQUASH)})")
+    if cfg.dropout:
+        problems.append(f"model.dropout={cfg.dropout} (fused: 0)")
+    if loss != "mse":
+        problems.append(f"loss={loss} (fused: mse)")
+    if batch_size != 1:
+        problems.append(f"trainer.batch_size={batch_size} (fused: 1)")
+    groups = optimizer.param_groups
+    if type(optimizer) is not torch.optim.SGD or len(groups) != 1:
+        problems.append(f"optimizer {type(optimizer).__name__} (fused: plain SGD)")
+    elif groups[0]["momentum"] or groups[0]["weight_decay"] or groups[0]["nesterov"]:
+        problems.append("SGD momentum/weight decay (fused: plain SGD)")
+    if any(p.dtype != torch.float32 for p in model.parameters()):
+        problems.append("parameters not float32")
+    return problems
+
+
+def fused_steps(
+    backend: str, model: Net1989, optimizer: torch.optim.Optimizer, loss: str, batch_size: int
+) -> Callable[[torch.Tensor, torch.Tensor], float] | None:
+    """The fused step function for `backend`, or None for the eager loop."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"trainer.backend={backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend == "eager":
+        return None
+    problems = unsupported(model, optimizer, loss, batch_size)
+    if problems:
+        raise ConfigError(f"trainer.backend={backend} runs the paper's recipe only; not supported: " + "; ".join(problems))
+    device = next(model.parameters()).device
+    from . import build
+
+    if backend == "fused_cpu":
+        if device.type != "cpu":
+            raise ConfigError(f"trainer.backend=fused_cpu needs trainer.device=cpu, the model is on {device}")
+        ext = build.cpu_extension()
+    else:
+        if device.type != "cuda":
+            raise ConfigError("trainer.backend=cuda_persistent needs trainer.device=cuda")
+        ext = build.cuda_extension()
+    params = [model.h1_w, model.h1_b, model.h2_w, model.h2_b, model.h3_w, model.h3_b, model.out_w, model.out_b]
+    idx = model.h2_inputs.view(model.cfg.h2_maps, -1).to(torch.int32).contiguous()
+    act = SQUASH[model.cfg.activation]
+    out = SQUASH[model.cfg.output_activation]
+    pad = float(model.cfg.pad_value)
+
+    def run(xs: torch.Tensor, ys: torch.Tensor) -> float:
+        lr = float(optimizer.param_groups[0]["lr"])
+        return ext.train_steps(xs.contiguous(), ys.contiguous(), idx, [p.data for p in params], lr, pad, *act, *out)
+
+    return run

@@ -1,0 +1,143 @@
+"""The fused backends against the eager reference (lecun1989/fused/).
+
+Tolerance: both backends compute the eager model's float32 arithmetic and differ
+only in summation order (about 1 float32 ulp per sum). Per-example SGD carries
+those differences forward through every later step, so after a pass of N steps
+they grow to roughly sqrt(N) ulps of the weights' scale. Measured on a full
+USPS pass (7,291 steps): max |difference| 1.2e-6 with weights up to 0.6.
+We allow 1e-5 after a pass (and 2e-6 after 200 toy steps).
+"""
+
+import shutil
+
+import pytest
+import torch
+
+from lecun1989.fused import build, fused_steps
+from lecun1989.loss import mse_pm1
+from lecun1989.model import ModelConfig, build_model
+from repro.config import ConfigError
+
+PARAMS = ("h1_w", "h1_b", "h2_w", "h2_b", "h3_w", "h3_b", "out_w", "out_b")
+HAS_GPU = torch.cuda.is_available()
+
+
+def toy_examples(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 16, 16, generator=g) * 2 - 1
+    return x, torch.randint(0, 10, (n,), generator=g)
+
+
+def eager_pass(model, xs, ys, lr=0.03):
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    total = 0.0
+    for i in range(len(ys)):
+        loss = mse_pm1(model(xs[i : i + 1]), ys[i : i + 1])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += loss.item()
+    return total
+
+
+def max_weight_difference(a, b):
+    return max((getattr(a, k).detach().cpu() - getattr(b, k).detach().cpu()).abs().max().item() for k in PARAMS)
+
+
+def fused_pass(backend, cfg, xs, ys, device="cpu", lr=0.03):
+    model = build_model(cfg, 0).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    step = fused_steps(backend, model, opt, "mse", 1)
+    total = step(xs.to(device), ys.to(device))
+    return model, total
+
+
+def test_cpu_extension_builds():
+    assert hasattr(build.cpu_extension(), "train_steps")
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None and build._cuda_home() is None, reason="no nvcc on this machine")
+@pytest.mark.skipif(torch.version.cuda is None, reason="torch is a CPU-only build; the CUDA build compiles the kernel")
+def test_cuda_extension_compiles_without_a_gpu():
+    assert hasattr(build.cuda_extension(), "train_steps")
+
+
+CONFIGS = {
+    "paper": ModelConfig(),
+    "scaled_tanh": ModelConfig(activation="scaled_tanh", output_activation="scaled_tanh"),
+    "full_h2_wide_h3": ModelConfig(h2_scheme="full", h3_units=40, init_fan_in_power=0.5, bias_init="zero"),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_fused_cpu_matches_eager(name):
+    cfg = CONFIGS[name]
+    xs, ys = toy_examples(200)
+    reference = build_model(cfg, 0)
+    ref_loss = eager_pass(reference, xs, ys)
+    fused, loss = fused_pass("fused_cpu", cfg, xs, ys)
+    assert max_weight_difference(reference, fused) < 2e-6
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    # The run moved the weights: the comparison is not of two untouched copies.
+    assert max_weight_difference(build_model(cfg, 0), fused) > 1e-2
+
+
+def test_fused_cpu_is_repeatable_and_chunking_does_not_matter():
+    xs, ys = toy_examples(120)
+    a, la = fused_pass("fused_cpu", ModelConfig(), xs, ys)
+    model = build_model(ModelConfig(), 0)
+    step = fused_steps("fused_cpu", model, torch.optim.SGD(model.parameters(), lr=0.03), "mse", 1)
+    lb = step(xs[:50], ys[:50]) + step(xs[50:], ys[50:])
+    assert max_weight_difference(a, model) == 0.0
+    assert la == pytest.approx(lb, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (dict(cfg=ModelConfig(dropout=0.25)), "model.dropout=0.25"),
+        (dict(cfg=ModelConfig(activation="relu")), "model.activation=relu"),
+        (dict(loss="ce"), "loss=ce"),
+        (dict(batch_size=8), "trainer.batch_size=8"),
+        (dict(momentum=0.9), "momentum"),
+        (dict(backend="turbo"), "choose one of eager, fused_cpu, cuda_persistent"),
+    ],
+)
+def test_unsupported_recipes_are_refused_by_name(change, message):
+    model = build_model(change.get("cfg", ModelConfig()), 0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.03, momentum=change.get("momentum", 0.0))
+    with pytest.raises(ConfigError, match=message):
+        fused_steps(change.get("backend", "fused_cpu"), model, opt, change.get("loss", "mse"), change.get("batch_size", 1))
+
+
+def test_cuda_backend_needs_a_cuda_model():
+    model = build_model(ModelConfig(), 0)
+    with pytest.raises(ConfigError, match="trainer.device=cuda"):
+        fused_steps("cuda_persistent", model, torch.optim.SGD(model.parameters(), lr=0.03), "mse", 1)
+
+
+@pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU on this machine (the kernel's compile check runs above)")
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_cuda_persistent_matches_eager(name):
+    cfg = CONFIGS[name]
+    xs, ys = toy_examples(200)
+    reference = build_model(cfg, 0)
+    ref_loss = eager_pass(reference, xs, ys)
+    fused, loss = fused_pass("cuda_persistent", cfg, xs, ys, device="cuda")
+    assert max_weight_difference(reference, fused) < 2e-6
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    again, _ = fused_pass("cuda_persistent", cfg, xs, ys, device="cuda")
+    assert max_weight_difference(fused, again) == 0.0  # no atomics: bit-repeatable
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("backend", ["fused_cpu", pytest.param("cuda_persistent", marks=pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU"))])
+def test_one_real_usps_pass_matches_eager(shared_data_root, backend):
+    from repro.data import load_usps
+
+    d = load_usps(shared_data_root, download=False)
+    torch.set_num_threads(1)
+    reference = build_model(ModelConfig(), 0)
+    eager_pass(reference, d.x_train, d.y_train)
+    fused, _ = fused_pass(backend, ModelConfig(), d.x_train, d.y_train, device="cuda" if backend == "cuda_persistent" else "cpu")
+    assert max_weight_difference(reference, fused) < 1e-5
