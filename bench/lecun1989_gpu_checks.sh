@@ -17,7 +17,7 @@ $PY -m pytest -q -p no:cacheprovider tests/lecun1989/test_fused.py 2>&1 | tail -
 $PY bench/lecun1989_speed.py --name lecun1989_speed_gpu --out "$out" 2>&1 | grep -v "No CUDA runtime" | tee "$out/bench.log"
 $PY -m lecun1989.cli -m seed=0,1,2,3,4 trainer.backend=cuda_persistent trainer.device=cuda trainer.progress=false \
     hydra.sweep.dir="$logs/runs/baseline_cuda_persistent" > "$logs/runs.log" 2>&1
-tail -3 "$logs/runs.log" | tee "$out/runs_tail.log"
+tail -3 "$logs/runs.log" | tee -a "$out/bench.log"
 find "$logs/runs" -name checkpoint.pt -delete
 for tool in memcheck racecheck synccheck initcheck; do
     timeout 150 compute-sanitizer --tool "$tool" --error-exitcode 9 $PY -m lecun1989.fused.selfcheck --steps 32 \
