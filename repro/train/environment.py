@@ -28,10 +28,10 @@ def _git(*args: str) -> str | None:
 
 @lru_cache(maxsize=1)
 def git_state() -> dict[str, object]:
-    commit = _git("rev-parse", "HEAD")
-    if commit is None and os.environ.get(GIT_COMMIT_ENV):
-        # A copy of the tree without .git (a lent GPU machine): the caller names the commit.
+    if os.environ.get(GIT_COMMIT_ENV):
+        # A copy of the tree whose .git is absent or stale (a lent GPU machine): the caller names the commit.
         return {"commit": os.environ[GIT_COMMIT_ENV], "dirty": None, "from": GIT_COMMIT_ENV}
+    commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit or "unknown", "dirty": bool(status) if status is not None else None}
 

@@ -13,6 +13,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/extension.h>
 
+#include <cstdlib>
 #include <vector>
 
 namespace {
@@ -21,8 +22,6 @@ constexpr int IN = 16, PADDED = 20, KS = 5, KK = 25;
 constexpr int S1 = 8, N1 = 64, S1P = 12, N1P = 144;
 constexpr int S2 = 4, N2 = 16;
 constexpr int OUT = 10;
-constexpr int THREADS = 512;
-constexpr int WARPS = THREADS / 32;
 
 struct Dims {
   int M1, M2, K, H3;
@@ -77,6 +76,7 @@ __device__ __forceinline__ float warp_sum(float s) {
   return s;
 }
 
+template <int THREADS>
 __global__ void __launch_bounds__(THREADS, 1)
 train_steps_kernel(const float* __restrict__ xs, const int64_t* __restrict__ ys, int64_t n_steps,
                    const int* __restrict__ idx_g, float* const* __restrict__ params_g, Dims d, float lr,
@@ -85,6 +85,7 @@ train_steps_kernel(const float* __restrict__ xs, const int64_t* __restrict__ ys,
   float* sf = reinterpret_cast<float*>(smem_raw);
   const Layout L(d);
   int* si = reinterpret_cast<int*>(sf + L.n_floats);
+  constexpr int WARPS = THREADS / 32;
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int F3 = d.M2 * N2;
 
@@ -135,11 +136,12 @@ train_steps_kernel(const float* __restrict__ xs, const int64_t* __restrict__ ys,
       h1p[m * N1P + (i + 2) * S1P + j + 2] = act.f(s);
     }
     __syncthreads();
-    // ---- H2: partial sums per (unit, input map), then per unit ----
+    // ---- H2: partial sums per (map, input map, position), then per unit.
+    //      Positions vary fastest across lanes: conflict-free reads of each H1 map. ----
     for (int e = tid; e < F3 * d.K; e += THREADS) {
-      const int unit = e / d.K, k = e % d.K, m = unit / N2, i = (unit % N2) / S2, j = unit % S2;
-      const float* w = w2 + (m * d.K + k) * KK;
-      const float* h = h1p + idx[m * d.K + k] * N1P + 2 * i * S1P + 2 * j;
+      const int mk = e / N2, pos = e % N2, i = pos / S2, j = pos % S2;
+      const float* w = w2 + mk * KK;
+      const float* h = h1p + idx[mk] * N1P + 2 * i * S1P + 2 * j;
       float s = 0.f;
 #pragma unroll
       for (int ky = 0; ky < KS; ++ky)
@@ -149,8 +151,9 @@ train_steps_kernel(const float* __restrict__ xs, const int64_t* __restrict__ ys,
     }
     __syncthreads();
     for (int unit = tid; unit < F3; unit += THREADS) {
+      const int m = unit / N2, pos = unit % N2;
       float s = b2[unit];
-      for (int k = 0; k < d.K; ++k) s += part[unit * d.K + k];
+      for (int k = 0; k < d.K; ++k) s += part[(m * d.K + k) * N2 + pos];
       h2[unit] = act.f(s);
     }
     __syncthreads();
@@ -198,19 +201,16 @@ train_steps_kernel(const float* __restrict__ xs, const int64_t* __restrict__ ys,
     //      updates of the two top layers, whose weights nobody reads any more ----
     for (int u = tid; u < d.M1 * N1; u += THREADS) {
       const int c = u / N1, y = (u % N1) / S1, x = u % S1;
+      // H2 rows i with 0 <= y + 2 - 2i < 5, columns likewise: 2 or 3 of each.
+      const int i0 = max(0, (y - 1) / 2), i1 = min(S2 - 1, (y + 2) / 2);
+      const int j0 = max(0, (x - 1) / 2), j1 = min(S2 - 1, (x + 2) / 2);
       float s = 0.f;
       for (int r = 0; r < rev_count[c]; ++r) {
         const int mk = rev[c * d.M2 * d.K + r], m = mk / d.K;
-        const float* w = w2 + mk * KK;
+        const float* w = w2 + mk * KK + (y + 2) * KS + (x + 2);
         const float* dm = d2 + m * N2;
-        for (int i = 0; i < S2; ++i) {
-          const int ky = y + 2 - 2 * i;
-          if (ky < 0 || ky >= KS) continue;
-          for (int j = 0; j < S2; ++j) {
-            const int kx = x + 2 - 2 * j;
-            if (kx >= 0 && kx < KS) s += w[ky * KS + kx] * dm[i * S2 + j];
-          }
-        }
+        for (int i = i0; i <= i1; ++i)
+          for (int j = j0; j <= j1; ++j) s += w[-2 * i * KS - 2 * j] * dm[i * S2 + j];
       }
       const float h = h1p[c * N1P + (y + 2) * S1P + x + 2];
       d1[u] = s * act.df(h);
@@ -298,11 +298,22 @@ double train_steps(torch::Tensor xs, torch::Tensor ys, torch::Tensor idx, std::v
   int max_smem = 0;
   C10_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, xs.device().index()));
   TORCH_CHECK(smem <= (size_t)max_smem, "the network needs ", smem, " bytes of shared memory, the GPU offers ", max_smem);
-  C10_CUDA_CHECK(cudaFuncSetAttribute(train_steps_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-  train_steps_kernel<<<1, THREADS, smem, stream>>>(
-      xs.data_ptr<float>(), ys.data_ptr<int64_t>(), n_steps, idx_dev.data_ptr<int>(),
-      reinterpret_cast<float* const*>(ptr_tensor.data_ptr<int64_t>()), d, (float)lr, (float)pad,
-      Squash{(float)act_amp, (float)act_slope}, Squash{(float)out_amp, (float)out_slope}, loss.data_ptr<double>());
+  // Block size: 512 unless $REPRO_CUDA_THREADS picks 256 or 1024 (for the benchmark).
+  const char* env = std::getenv("REPRO_CUDA_THREADS");
+  const int threads = env ? std::atoi(env) : 512;
+  auto launch = [&](auto kernel, int block) {
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    kernel<<<1, block, smem, stream>>>(
+        xs.data_ptr<float>(), ys.data_ptr<int64_t>(), n_steps, idx_dev.data_ptr<int>(),
+        reinterpret_cast<float* const*>(ptr_tensor.data_ptr<int64_t>()), d, (float)lr, (float)pad,
+        Squash{(float)act_amp, (float)act_slope}, Squash{(float)out_amp, (float)out_slope}, loss.data_ptr<double>());
+  };
+  if (threads == 256) launch(train_steps_kernel<256>, 256);
+  else if (threads == 1024) launch(train_steps_kernel<1024>, 1024);
+  else {
+    TORCH_CHECK(threads == 512, "REPRO_CUDA_THREADS must be 256, 512 or 1024, got ", threads);
+    launch(train_steps_kernel<512>, 512);
+  }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return loss.item<double>();
 }
