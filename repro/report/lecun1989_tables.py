@@ -70,10 +70,13 @@ def _markdown(ours: pd.DataFrame, summary: pd.DataFrame, skipped: Sequence[Skipp
     return "".join(text)
 
 
-def write_baseline(runs: pd.DataFrame, skipped: Sequence[Skipped], out_dir: Path, name: str = "baseline") -> list[Path]:
+def write_baseline(
+    runs: pd.DataFrame, skipped: Sequence[Skipped], out_dir: Path, name: str = "baseline", stem: str | None = None
+) -> list[Path]:
     ours, summary = baseline_frames(runs, name)
+    stem = stem or name
     out_dir.mkdir(parents=True, exist_ok=True)
-    md, csv = out_dir / f"{name}.md", out_dir / f"{name}.csv"
+    md, csv = out_dir / f"{stem}.md", out_dir / f"{stem}.csv"
     write_text_atomic(md, _markdown(ours, summary, skipped, name))
     write_text_atomic(csv, _csv(summary))
     return [md, csv]

@@ -11,18 +11,14 @@
 //   w2 [M2,K,5,5]  b2 [M2,4,4]   H2: map m reads H1 maps idx[m, 0..K), padded to 12x12
 //   w3 [H3,M2*16]  b3 [H3]       H3: fully connected
 //   w4 [10,H3]     b4 [10]       outputs, MSE to +-1 targets (mean over the 10)
-#include <torch/extension.h>
-
 #include <cmath>
 #include <vector>
 
+#include "net1989_args.h"
+
 namespace {
 
-constexpr int IN = 16, PADDED = 20, KS = 5, KK = 25;
-constexpr int S1 = 8, N1 = 64;      // H1 map side and units per map
-constexpr int S1P = 12;             // H1 map side padded for H2
-constexpr int S2 = 4, N2 = 16;      // H2 map side and units per map
-constexpr int OUT = 10;
+using namespace net1989;
 
 struct Act {
   // f(a) = amp * tanh(slope * a); f'(a) = slope * (amp - f^2 / amp)
@@ -214,36 +210,16 @@ float step(const Net& n, Work& w, const float* x, int label, float lr, float pad
   return loss;
 }
 
-void check(const torch::Tensor& t, const char* name, std::vector<int64_t> shape) {
-  TORCH_CHECK(t.device().is_cpu(), name, " must be on the CPU");
-  TORCH_CHECK(t.scalar_type() == torch::kFloat32, name, " must be float32");
-  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
-  TORCH_CHECK(t.sizes() == torch::IntArrayRef(shape), name, " has shape ", t.sizes(), ", expected ",
-              torch::IntArrayRef(shape));
-}
-
 }  // namespace
 
 // Runs len(ys) consecutive SGD steps on the examples xs[i], ys[i] in order,
 // updating the parameters in place. Returns the sum of the per-step losses.
 double train_steps(torch::Tensor xs, torch::Tensor ys, torch::Tensor idx, std::vector<torch::Tensor> params,
                    double lr, double pad, double act_amp, double act_slope, double out_amp, double out_slope) {
-  TORCH_CHECK(params.size() == 8, "expected 8 parameter tensors (w1 b1 w2 b2 w3 b3 w4 b4)");
-  TORCH_CHECK(idx.scalar_type() == torch::kInt32 && idx.dim() == 2 && idx.is_contiguous(), "idx must be int32 [M2, K]");
-  const int M1 = params[0].size(0), M2 = idx.size(0), K = idx.size(1), H3 = params[4].size(0);
-  check(params[0], "w1", {M1, 1, KS, KS});
-  check(params[1], "b1", {M1, S1, S1});
-  check(params[2], "w2", {M2, K, KS, KS});
-  check(params[3], "b2", {M2, S2, S2});
-  check(params[4], "w3", {H3, M2 * N2});
-  check(params[5], "b3", {H3});
-  check(params[6], "w4", {OUT, H3});
-  check(params[7], "b4", {OUT});
+  const Dims d = check_args(xs, ys, idx, params, /*cuda=*/false);
+  const int M1 = d.M1, M2 = d.M2, K = d.K, H3 = d.H3;
   const int64_t n_steps = ys.size(0);
-  check(xs, "xs", {n_steps, 1, IN, IN});
-  TORCH_CHECK(ys.scalar_type() == torch::kInt64 && ys.dim() == 1 && ys.is_contiguous(), "ys must be int64 [N]");
   const int* ix = idx.data_ptr<int>();
-  for (int i = 0; i < M2 * K; ++i) TORCH_CHECK(ix[i] >= 0 && ix[i] < M1, "idx entry out of range");
   const int64_t* y = ys.data_ptr<int64_t>();
   for (int64_t i = 0; i < n_steps; ++i) TORCH_CHECK(y[i] >= 0 && y[i] < OUT, "label out of range");
 

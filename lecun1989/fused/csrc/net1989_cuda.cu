@@ -11,21 +11,14 @@
 // Same parameter layout and arithmetic as net1989_cpu.cpp (see there).
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <torch/extension.h>
-
 #include <cstdlib>
 #include <vector>
 
+#include "net1989_args.h"
+
 namespace {
 
-constexpr int IN = 16, PADDED = 20, KS = 5, KK = 25;
-constexpr int S1 = 8, N1 = 64, S1P = 12, N1P = 144;
-constexpr int S2 = 4, N2 = 16;
-constexpr int OUT = 10;
-
-struct Dims {
-  int M1, M2, K, H3;
-};
+using namespace net1989;
 
 struct Squash {
   float amp, slope;
@@ -254,38 +247,13 @@ train_steps_kernel(const float* __restrict__ xs, const int64_t* __restrict__ ys,
   if (tid == THREADS - 1) *loss_out = loss_sum;
 }
 
-void check(const torch::Tensor& t, const char* name, std::vector<int64_t> shape) {
-  TORCH_CHECK(t.is_cuda(), name, " must be on a CUDA device");
-  TORCH_CHECK(t.scalar_type() == torch::kFloat32, name, " must be float32");
-  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
-  TORCH_CHECK(t.sizes() == torch::IntArrayRef(shape), name, " has shape ", t.sizes(), ", expected ",
-              torch::IntArrayRef(shape));
-}
-
 }  // namespace
 
 double train_steps(torch::Tensor xs, torch::Tensor ys, torch::Tensor idx, std::vector<torch::Tensor> params,
                    double lr, double pad, double act_amp, double act_slope, double out_amp, double out_slope) {
-  TORCH_CHECK(params.size() == 8, "expected 8 parameter tensors (w1 b1 w2 b2 w3 b3 w4 b4)");
-  TORCH_CHECK(idx.scalar_type() == torch::kInt32 && idx.dim() == 2, "idx must be int32 [M2, K]");
-  const Dims d{(int)params[0].size(0), (int)idx.size(0), (int)idx.size(1), (int)params[4].size(0)};
-  check(params[0], "w1", {d.M1, 1, KS, KS});
-  check(params[1], "b1", {d.M1, S1, S1});
-  check(params[2], "w2", {d.M2, d.K, KS, KS});
-  check(params[3], "b2", {d.M2, S2, S2});
-  check(params[4], "w3", {d.H3, d.M2 * N2});
-  check(params[5], "b3", {d.H3});
-  check(params[6], "w4", {OUT, d.H3});
-  check(params[7], "b4", {OUT});
+  const Dims d = check_args(xs, ys, idx, params, /*cuda=*/true);
   const int64_t n_steps = ys.size(0);
-  check(xs, "xs", {n_steps, 1, IN, IN});
-  TORCH_CHECK(ys.is_cuda() && ys.scalar_type() == torch::kInt64 && ys.dim() == 1 && ys.is_contiguous(),
-              "ys must be int64 [N] on the GPU");
-  auto idx_cpu = idx.to(torch::kCPU);
-  const int* ix = idx_cpu.data_ptr<int>();
-  for (int i = 0; i < d.M2 * d.K; ++i) TORCH_CHECK(ix[i] >= 0 && ix[i] < d.M1, "idx entry out of range");
-  // Labels are checked on the device side of the caller (they come from a validated data set);
-  // an out-of-range label only changes which output is the +1 target.
+  // Labels come from a validated data set; an out-of-range label would only change which output is the +1 target.
 
   const c10::cuda::CUDAGuard guard(xs.device());
   auto stream = c10::cuda::getCurrentCUDAStream();
