@@ -14,12 +14,10 @@ import sys
 
 import torch
 
-from lecun1989.loss import mse_pm1
 from lecun1989.model import ModelConfig, build_model
 
+from .reference import eager_pass, max_weight_difference
 from .stepper import fused_steps
-
-PARAMS = ("h1_w", "h1_b", "h2_w", "h2_b", "h3_w", "h3_b", "out_w", "out_b")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,19 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     ys = torch.randint(0, 10, (args.steps,), generator=g)
 
     reference = build_model(ModelConfig(), 0)
-    opt = torch.optim.SGD(reference.parameters(), lr=0.03)
-    for i in range(args.steps):
-        loss = mse_pm1(reference(xs[i : i + 1]), ys[i : i + 1])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    eager_pass(reference, xs, ys)
 
     model = build_model(ModelConfig(), 0).to(device)
     step = fused_steps(args.backend, model, torch.optim.SGD(model.parameters(), lr=0.03), "mse", 1)
     step(xs.to(device), ys.to(device))
     if device == "cuda":
         torch.cuda.synchronize()
-    worst = max((getattr(reference, k) - getattr(model, k).cpu()).abs().max().item() for k in PARAMS)
+    worst = max_weight_difference(reference, model)
     print(f"{args.backend}: {args.steps} steps, max |weight difference| to eager {worst:.2e} (atol {args.atol:.0e})")
     return 0 if worst <= args.atol else 1
 

@@ -14,11 +14,10 @@ import pytest
 import torch
 
 from lecun1989.fused import build, fused_steps
-from lecun1989.loss import mse_pm1
+from lecun1989.fused.reference import eager_pass, max_weight_difference
 from lecun1989.model import ModelConfig, build_model
 from repro.config import ConfigError
 
-PARAMS = ("h1_w", "h1_b", "h2_w", "h2_b", "h3_w", "h3_b", "out_w", "out_b")
 HAS_GPU = torch.cuda.is_available()
 
 
@@ -26,22 +25,6 @@ def toy_examples(n, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, 1, 16, 16, generator=g) * 2 - 1
     return x, torch.randint(0, 10, (n,), generator=g)
-
-
-def eager_pass(model, xs, ys, lr=0.03):
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    total = 0.0
-    for i in range(len(ys)):
-        loss = mse_pm1(model(xs[i : i + 1]), ys[i : i + 1])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        total += loss.item()
-    return total
-
-
-def max_weight_difference(a, b):
-    return max((getattr(a, k).detach().cpu() - getattr(b, k).detach().cpu()).abs().max().item() for k in PARAMS)
 
 
 def fused_pass(backend, cfg, xs, ys, device="cpu", lr=0.03):
@@ -69,17 +52,26 @@ CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
-def test_fused_cpu_matches_eager(name):
+GPU_ONLY = pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU on this machine (the kernel's compile check runs above)")
+BACKEND_CASES = [pytest.param("fused_cpu", name, id=f"fused_cpu-{name}") for name in CONFIGS] + [
+    pytest.param("cuda_persistent", name, id=f"cuda_persistent-{name}", marks=GPU_ONLY) for name in CONFIGS
+]
+
+
+@pytest.mark.parametrize("backend,name", BACKEND_CASES)
+def test_fused_backend_matches_eager(backend, name):
     cfg = CONFIGS[name]
+    device = "cuda" if backend == "cuda_persistent" else "cpu"
     xs, ys = toy_examples(200)
     reference = build_model(cfg, 0)
     ref_loss = eager_pass(reference, xs, ys)
-    fused, loss = fused_pass("fused_cpu", cfg, xs, ys)
+    fused, loss = fused_pass(backend, cfg, xs, ys, device=device)
     assert max_weight_difference(reference, fused) < 2e-6
     assert loss == pytest.approx(ref_loss, rel=1e-5)
     # The run moved the weights: the comparison is not of two untouched copies.
     assert max_weight_difference(build_model(cfg, 0), fused) > 1e-2
+    again, _ = fused_pass(backend, cfg, xs, ys, device=device)
+    assert max_weight_difference(fused, again) == 0.0  # no atomics: bit-repeatable
 
 
 def test_fused_cpu_is_repeatable_and_chunking_does_not_matter():
@@ -114,20 +106,6 @@ def test_cuda_backend_needs_a_cuda_model():
     model = build_model(ModelConfig(), 0)
     with pytest.raises(ConfigError, match="trainer.device=cuda"):
         fused_steps("cuda_persistent", model, torch.optim.SGD(model.parameters(), lr=0.03), "mse", 1)
-
-
-@pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU on this machine (the kernel's compile check runs above)")
-@pytest.mark.parametrize("name", list(CONFIGS))
-def test_cuda_persistent_matches_eager(name):
-    cfg = CONFIGS[name]
-    xs, ys = toy_examples(200)
-    reference = build_model(cfg, 0)
-    ref_loss = eager_pass(reference, xs, ys)
-    fused, loss = fused_pass("cuda_persistent", cfg, xs, ys, device="cuda")
-    assert max_weight_difference(reference, fused) < 2e-6
-    assert loss == pytest.approx(ref_loss, rel=1e-5)
-    again, _ = fused_pass("cuda_persistent", cfg, xs, ys, device="cuda")
-    assert max_weight_difference(fused, again) == 0.0  # no atomics: bit-repeatable
 
 
 @pytest.mark.integration
