@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ log = logging.getLogger("lecun1989")
 
 def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
     """``config`` is the plain (resolved) dict of conf/lecun1989.yaml."""
-    recipe = recipe_from_config(config)
+    recipe, tricks = recipe_from_config(config)
     seed = int(config["seed"])
     if recipe.trainer.threads:
         torch.set_num_threads(recipe.trainer.threads)
@@ -27,13 +28,22 @@ def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
     def build():
         digits = load_data(recipe.data)
         log.info(f"data: {digits.summary()}")
-        task, model = build_task(recipe, digits, seed)
+        task, model, backend = build_task(recipe, digits, seed)
         log.info("model counts:\n" + describe_counts(model))
+        if tricks:
+            log.info("tricks (in the order applied): " + ", ".join(t.name for t in tricks))
         meta = {
             "era": "lecun1989",
             "name": config.get("name", "run"),
+            "table": config.get("table"),
             "data": digits.name,
+            "n_train": len(digits.y_train),
+            "n_test": len(digits.y_test),
             "counts": model.counts(),
+            "backend": backend,
+            "tricks": [{"name": t.name, "params": dataclasses.asdict(t.params), "changed": list(t.changed)} for t in tricks],
+            # The recipe actually trained, after every trick: what the tables describe.
+            "recipe": dataclasses.asdict(recipe),
         }
         return task, meta
 

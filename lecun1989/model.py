@@ -51,6 +51,9 @@ class ModelConfig:
     # they are drawn like the weights (same F); "zero" is Karpathy's choice.
     bias_init: Literal["uniform", "zero"] = "uniform"
     dropout: float = 0.0  # before H3; 0 = the paper (no dropout in 1989)
+    # "batch": BatchNorm on H1, H2 and H3 pre-activations (Ioffe & Szegedy
+    # 2015; needs mini-batches). "none" = the paper.
+    norm: Literal["none", "batch"] = "none"
 
     def validate(self) -> None:
         for name in ("h1_maps", "h2_maps", "h3_units"):
@@ -101,6 +104,10 @@ class Net1989(nn.Module):
         self.h3_b = nn.Parameter(torch.empty(cfg.h3_units))
         self.out_w = nn.Parameter(torch.empty(10, cfg.h3_units))
         self.out_b = nn.Parameter(torch.empty(10))
+        if cfg.norm == "batch":
+            self.h1_norm = nn.BatchNorm2d(cfg.h1_maps)
+            self.h2_norm = nn.BatchNorm2d(cfg.h2_maps)
+            self.h3_norm = nn.BatchNorm1d(cfg.h3_units)
         self._act = _activation(cfg.activation)
         self._out_act = _activation(cfg.output_activation)
         self.reset_parameters(generator)
@@ -140,17 +147,20 @@ class Net1989(nn.Module):
             raise ValueError(f"expected input [B, 1, 16, 16], got {list(x.shape)}")
         p, s = self.PAD, self.STRIDE
         x = F.pad(x, (p, p, p, p), value=self.cfg.pad_value)
-        h1 = self._act(F.conv2d(x, self.h1_w, stride=s) + self.h1_b)
+        h1 = self._act(self._norm("h1", F.conv2d(x, self.h1_w, stride=s) + self.h1_b))
         # Gather, for every H2 map, the H1 maps it reads: [B, h2*8, 8, 8].
         h2_in = h1.index_select(1, self.h2_inputs)
         h2_in = F.pad(h2_in, (p, p, p, p), value=self.cfg.pad_value)
-        h2 = self._act(F.conv2d(h2_in, self.h2_w, stride=s, groups=self.cfg.h2_maps) + self.h2_b)
+        h2 = self._act(self._norm("h2", F.conv2d(h2_in, self.h2_w, stride=s, groups=self.cfg.h2_maps) + self.h2_b))
         flat = h2.flatten(1)
         if self.cfg.dropout > 0:
             flat = F.dropout(flat, self.cfg.dropout, self.training)
-        h3 = self._act(F.linear(flat, self.h3_w, self.h3_b))
+        h3 = self._act(self._norm("h3", F.linear(flat, self.h3_w, self.h3_b)))
         out = self._out_act(F.linear(h3, self.out_w, self.out_b))
         return {"h1": h1, "h2": h2, "h3": h3, "out": out}
+
+    def _norm(self, layer: str, a: torch.Tensor) -> torch.Tensor:
+        return a if self.cfg.norm == "none" else getattr(self, f"{layer}_norm")(a)
 
     # -- the paper's bookkeeping -----------------------------------------
     def dense_h2_weight(self) -> torch.Tensor:

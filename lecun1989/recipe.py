@@ -1,29 +1,30 @@
 """What LeCun et al. 1989 did, as one typed recipe built from the Hydra config.
 
 The recipe says *what* is trained; `repro.train.fit` says *how*. Modern tricks
-(issue: modern_tricks/) are functions Recipe -> Recipe applied before
-`build_task`.
+(modern_tricks/, selected by the `trick` config group) are functions
+Recipe -> Recipe, applied here in their fixed order before `build_task`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
 
-from repro.config import parse
+from modern_tricks import Applied, apply_tricks
+from repro.config import ConfigError, parse
 from repro.data import DigitSplits, load_digits, resolve_data_root
+from repro.data.augment import AugmentConfig, random_shift
 from repro.data.config import DataConfig
 from repro.train.loop import TrainerConfig, TrainTask
 from repro.train.optim import OptimConfig, build_optimizer, build_scheduler
 
-from .fused import fused_steps
-from .loss import mse_pm1
+from .artifacts import save_artifacts
+from .fused import fused_steps, resolve_backend
+from .loss import cross_entropy, mse_pm1
 from .model import ModelConfig, Net1989, build_model
-
-LOSSES = {"mse": mse_pm1}
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,42 @@ class Recipe:
     model: ModelConfig
     optim: OptimConfig
     trainer: TrainerConfig
-    loss: Literal["mse"] = "mse"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # Paper: MSE between tanh outputs and +-1 targets. "ce": softmax
+    # cross-entropy on logits (trick softmax_ce), with optional label smoothing.
+    loss: Literal["mse", "ce"] = "mse"
+    label_smoothing: float = 0.0
+
+    def loss_fn(self):
+        if self.loss == "mse":
+            if self.label_smoothing:
+                raise ConfigError("label_smoothing applies to loss=ce only")
+            return mse_pm1
+        return cross_entropy(self.label_smoothing)
 
 
-def recipe_from_config(cfg: Mapping[str, Any]) -> Recipe:
-    return Recipe(
+def recipe_from_config(cfg: Mapping[str, Any]) -> tuple[Recipe, tuple[Applied, ...]]:
+    """The base recipe of the config's groups, with the selected tricks applied
+    (and `trainer.max_epochs` capping the passes last)."""
+    base = Recipe(
         data=parse(DataConfig, cfg["data"], "data"),
         model=parse(ModelConfig, cfg["model"], "model"),
         optim=parse(OptimConfig, cfg["optim"], "optim"),
         trainer=parse(TrainerConfig, cfg["trainer"], "trainer"),
-        loss=cfg.get("loss", "mse"),
+        augment=parse(AugmentConfig, cfg.get("augment") or {}, "augment"),
+        loss=parse(_Loss, {"loss": cfg.get("loss", "mse")}, "loss").loss,
+        label_smoothing=float(cfg.get("label_smoothing", 0.0)),
     )
+    recipe, applied = apply_tricks(base, cfg.get("trick") or {})
+    cap = recipe.trainer.max_epochs
+    if cap and recipe.trainer.epochs > cap:
+        recipe = replace(recipe, trainer=replace(recipe.trainer, epochs=cap))
+    return recipe, applied
+
+
+@dataclass(frozen=True)
+class _Loss:
+    loss: Literal["mse", "ce"] = "mse"
 
 
 def load_data(data: DataConfig) -> DigitSplits:
@@ -53,19 +79,24 @@ def load_data(data: DataConfig) -> DigitSplits:
     return load_digits(data.name, root, download=data.download, verify=data.verify, **options)
 
 
-def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTask, Net1989]:
-    if recipe.loss not in LOSSES:
-        raise ValueError(f"unknown loss {recipe.loss!r}; choose one of {sorted(LOSSES)}")
-    model = build_model(recipe.model, seed).to(torch.device(recipe.trainer.device))
+def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTask, Net1989, str]:
+    """The task for the shared loop, the model, and the backend that runs it
+    (`trainer.backend=auto` resolved)."""
+    device = torch.device(recipe.trainer.device)
+    model = build_model(recipe.model, seed).to(device)
     optimizer = build_optimizer(model.parameters(), recipe.optim)
+    aug = recipe.augment
+    backend = resolve_backend(recipe.trainer.backend, model, optimizer, recipe.loss, recipe.trainer.batch_size)
     task = TrainTask(
         model=model,
         optimizer=optimizer,
-        loss_fn=LOSSES[recipe.loss],
+        loss_fn=recipe.loss_fn(),
         train_x=digits.x_train,
         train_y=digits.y_train,
         eval_sets={"train": (digits.x_train, digits.y_train), "test": (digits.x_test, digits.y_test)},
         scheduler=build_scheduler(optimizer, recipe.optim, recipe.trainer.epochs),
-        fused_steps=fused_steps(recipe.trainer.backend, model, optimizer, recipe.loss, recipe.trainer.batch_size),
+        batch_transform=(lambda x: random_shift(x, aug.shift, aug.fill, aug.wrap)) if aug.active else None,
+        fused_steps=fused_steps(backend, model, optimizer, recipe.loss, recipe.trainer.batch_size),
+        finish=lambda path: save_artifacts(path, model, digits.x_test.to(device), digits.y_test.to(device)),
     )
-    return task, model
+    return task, model, backend

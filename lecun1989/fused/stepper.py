@@ -16,6 +16,9 @@ from repro.config import ConfigError
 from ..model import Net1989
 
 BACKENDS = ("eager", "fused_cpu", "cuda_persistent")
+# "auto" picks the fused backend of the model's device when it supports the
+# recipe, else eager: the same algorithm either way (see README, fast backends).
+CHOICES = ("auto", *BACKENDS)
 # activation name -> (amplitude, slope) of amp * tanh(slope * a)
 SQUASH = {"tanh": (1.0, 1.0), "scaled_tanh": (1.7159, 2.0 / 3.0)}
 
@@ -30,6 +33,8 @@ def unsupported(model: Net1989, optimizer: torch.optim.Optimizer, loss: str, bat
         problems.append(f"model.output_activation={cfg.output_activation} (fused: {', '.join(SQUASH)})")
     if cfg.dropout:
         problems.append(f"model.dropout={cfg.dropout} (fused: 0)")
+    if cfg.norm != "none":
+        problems.append(f"model.norm={cfg.norm} (fused: none)")
     if loss != "mse":
         problems.append(f"loss={loss} (fused: mse)")
     if batch_size != 1:
@@ -42,6 +47,19 @@ def unsupported(model: Net1989, optimizer: torch.optim.Optimizer, loss: str, bat
     if any(p.dtype != torch.float32 for p in model.parameters()):
         problems.append("parameters not float32")
     return problems
+
+
+def resolve_backend(
+    backend: str, model: Net1989, optimizer: torch.optim.Optimizer, loss: str, batch_size: int
+) -> str:
+    if backend not in CHOICES:
+        raise ConfigError(f"trainer.backend={backend!r}: choose one of {', '.join(CHOICES)}")
+    if backend != "auto":
+        return backend
+    device = next(model.parameters()).device.type
+    if unsupported(model, optimizer, loss, batch_size):
+        return "eager"
+    return {"cpu": "fused_cpu", "cuda": "cuda_persistent"}.get(device, "eager")
 
 
 def fused_steps(

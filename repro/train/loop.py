@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -54,6 +55,12 @@ class TrainerConfig:
     # Fused backends run this many steps per call (0 = up to the next checkpoint
     # or the end of the pass). Interrupts and progress are handled between calls.
     fused_chunk_steps: int = 0
+    # "bf16": forward and loss under torch.autocast in bfloat16, weights and
+    # updates in float32 (mixed precision, Micikevicius et al. 2018). Eager only.
+    precision: Literal["fp32", "bf16"] = "fp32"
+    # A cap on passes applied after every trick (0 = none): quick looks and
+    # smoke sweeps (`trainer.max_epochs=1`) without editing each row's recipe.
+    max_epochs: int = 0
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -68,6 +75,8 @@ class TrainerConfig:
             raise ValueError("threads must be >= 0")
         if self.fused_chunk_steps < 0:
             raise ValueError("fused_chunk_steps must be >= 0")
+        if self.max_epochs < 0:
+            raise ValueError("max_epochs must be >= 0")
 
 
 @dataclass
@@ -85,6 +94,10 @@ class TrainTask:
     # example of (xs, ys) in order, in place on the model's parameters, and
     # returns the sum of the per-example losses. None = the eager loop.
     fused_steps: Callable[[torch.Tensor, torch.Tensor], float] | None = None
+    # Called once after the last pass, before metrics.json is written, with the
+    # run directory: the era saves what its reports need (final weights,
+    # misclassified examples) and returns entries to add to the metrics.
+    finish: Callable[[Path], Mapping[str, Any]] | None = None
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -232,7 +245,9 @@ def fit(
     fused = task.fused_steps is not None
     if fused and bs != 1:
         raise ValueError(f"a fused backend runs per-example steps; trainer.batch_size must be 1, not {bs}")
-    advance = task.fused_steps if fused else _eager_step(task)
+    if fused and cfg.precision != "fp32":
+        raise ValueError(f"trainer.precision={cfg.precision} runs on the eager backend only")
+    advance = _fused_step(task) if fused else _eager_step(task, device, cfg.precision)
     segment_start = time.perf_counter()
     wall_before = state.wall_time_s
 
@@ -294,8 +309,10 @@ def fit(
             write_history(run, state.history)
 
     final = {split: _final(state.history[-1], split) for split in eval_sets}
+    extra = dict(task.finish(run.path)) if task.finish is not None else {}
     metrics = {
         **(meta or {}),
+        **extra,
         "seed": seed,
         "passes": cfg.epochs,
         "final": final,
@@ -312,19 +329,34 @@ def fit(
     return metrics
 
 
-def _eager_step(task: TrainTask) -> Callable[[torch.Tensor, torch.Tensor], float]:
+def _eager_step(task: TrainTask, device: torch.device, precision: str) -> Callable[[torch.Tensor, torch.Tensor], float]:
     """One PyTorch forward/backward/update on one batch; returns loss * batch size."""
+    autocast = precision == "bf16"
 
     def step(xb: torch.Tensor, yb: torch.Tensor) -> float:
         if task.batch_transform is not None:
             xb = task.batch_transform(xb)
-        loss = task.loss_fn(task.model(xb), yb)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            loss = task.loss_fn(task.model(xb), yb)
         task.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         task.optimizer.step()
         return loss.item() * yb.shape[0]
 
     return step
+
+
+def _fused_step(task: TrainTask) -> Callable[[torch.Tensor, torch.Tensor], float]:
+    """A chunk of per-example steps in the fused backend. Augmentation is drawn
+    per image, independent of the weights, so it is applied to the whole chunk
+    first (the draws differ from eager's, the distribution does not)."""
+
+    def steps(xs: torch.Tensor, ys: torch.Tensor) -> float:
+        if task.batch_transform is not None:
+            xs = task.batch_transform(xs)
+        return task.fused_steps(xs, ys)
+
+    return steps
 
 
 def _chunk_end(step: int, steps_per_epoch: int, global_step: int, cfg: TrainerConfig, fused: bool) -> int:

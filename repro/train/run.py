@@ -6,6 +6,8 @@ first, skips work already finished, and calls the loop.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -14,8 +16,10 @@ from typing import Any
 import yaml
 
 from .atomic import write_text_atomic
-from .loop import TrainerConfig, TrainTask, fit
+from .loop import ResumeError, TrainerConfig, TrainTask, fit
 from .record import RunDir, read_metrics
+
+LOCK = ".lock"
 
 log = logging.getLogger("repro")
 
@@ -34,9 +38,30 @@ def execute(
     (era, data set, model counts...). It is only called when work remains."""
     run = RunDir(Path(run_dir))
     run.path.mkdir(parents=True, exist_ok=True)
-    if resume and run.is_complete():
-        log.info(f"{run.path} is already complete; nothing to resume")
-        return read_metrics(run.path)
-    write_text_atomic(run.config, yaml.safe_dump(dict(config), sort_keys=False))
-    task, meta = build()
-    return fit(task, trainer, run, seed=seed, config=config, resume=resume, meta=meta, log=log.info, on_step=on_step)
+    with exclusive(run):
+        if run.is_complete():
+            if resume:
+                log.info(f"{run.path} is already complete; nothing to resume")
+                return read_metrics(run.path)
+            raise ResumeError(
+                f"{run.path} already holds a finished run (metrics.json); it is never overwritten. "
+                "Choose another hydra.run.dir / hydra.sweep.dir, or pass resume=true to read it back."
+            )
+        write_text_atomic(run.config, yaml.safe_dump(dict(config), sort_keys=False))
+        task, meta = build()
+        return fit(task, trainer, run, seed=seed, config=config, resume=resume, meta=meta, log=log.info, on_step=on_step)
+
+
+@contextlib.contextmanager
+def exclusive(run: RunDir):
+    """Hold an exclusive lock on the run directory for the whole run, so two
+    processes (say, two sweeps given the same sweep dir) never write one record."""
+    with open(run.path / LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ResumeError(f"{run.path} is in use by another run (locked: {run.path / LOCK})") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

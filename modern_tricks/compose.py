@@ -1,0 +1,61 @@
+"""Apply a selection of tricks to a recipe in the fixed, documented order.
+
+Order: by `Stage` (data, architecture, init, loss, optimizer, schedule,
+training), then by name. A later stage may change a field an earlier one set
+(the optimizer stage replaces the rate `softmax_ce` chose for SGD; a schedule
+trick replaces `adamw`'s linear decay); two tricks of the same stage may not
+change the same field (`cosine_lr` with `one_cycle` is an error, not a
+coin-flip on list order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from repro.config import ConfigError, parse
+
+from .trick import TRICKS, Trick, changed_fields
+
+
+@dataclass(frozen=True)
+class Applied:
+    name: str
+    params: Any
+    changed: tuple[str, ...]
+
+
+def ordered(names) -> list[Trick]:
+    unknown = sorted(set(names) - set(TRICKS))
+    if unknown:
+        raise ConfigError(f"trick: unknown trick(s) {unknown}; known: {sorted(TRICKS)}")
+    return sorted((TRICKS[n] for n in set(names)), key=lambda t: (t.stage, t.name))
+
+
+def apply_tricks(recipe: Any, selection: Mapping[str, Mapping[str, Any] | None]) -> tuple[Any, tuple[Applied, ...]]:
+    """``selection`` maps trick name -> its parameters (the `trick` config
+    group, e.g. {"softmax_ce": {"sgd_lr": 0.01}, "relu": {}})."""
+    applied: list[Applied] = []
+    set_by: dict[str, Trick] = {}
+    for trick in ordered(selection):
+        params = parse(trick.params, selection[trick.name] or {}, f"trick.{trick.name}")
+        new = trick.apply(recipe, params)
+        changed = changed_fields(recipe, new)
+        undeclared = sorted(f for f in changed if f not in trick.changes)
+        if undeclared:  # a bug in the trick, not a user error
+            raise RuntimeError(f"trick {trick.name} changed {undeclared}, which it does not declare")
+        for f in sorted(changed):
+            other = set_by.get(f)
+            if other is not None and other.stage == trick.stage:
+                raise ConfigError(
+                    f"trick: {other.name} and {trick.name} both change {f} at the {trick.stage.name.lower()} "
+                    "stage; choose one"
+                )
+            set_by[f] = trick
+        recipe = new
+        applied.append(Applied(trick.name, params, tuple(sorted(changed))))
+    problems = [f"trick {t.name}: {p}" for t in ordered(selection) for p in t.check(recipe)]
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return recipe, tuple(applied)

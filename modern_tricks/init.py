@@ -1,0 +1,29 @@
+"""Tricks on initialisation: weights U[-a/F^p, a/F^p], biases zero or like the weights."""
+
+from __future__ import annotations
+
+import math
+
+from .trick import Stage, Trick, edit, register
+
+# He et al. 2015 gains: U(-g*sqrt(3/F), g*sqrt(3/F)) keeps the forward variance.
+GAIN = {"tanh": 5.0 / 3.0, "scaled_tanh": 5.0 / 3.0, "relu": math.sqrt(2.0)}
+
+INIT_KAIMING = register(Trick(
+    name="init_kaiming",
+    origin="He, Zhang, Ren & Sun 2015 (Delving Deep into Rectifiers)",
+    summary="weights U[-g*sqrt(3/F), g*sqrt(3/F)] with the activation's gain g, biases zero",
+    stage=Stage.INIT,
+    changes=("model.init_scale", "model.init_fan_in_power", "model.bias_init"),
+    apply=lambda r, p: edit(r, {"model.init_scale": GAIN[r.model.activation] * math.sqrt(3.0),
+                                "model.init_fan_in_power": 0.5, "model.bias_init": "zero"}),
+))
+
+INIT_KARPATHY = register(Trick(
+    name="init_karpathy",
+    origin="Karpathy 2022's reading of the paper's init (2.4/sqrt(F), zero biases)",
+    summary="weights U[-2.4/sqrt(F), 2.4/sqrt(F)], biases zero (the paper: 2.4/F, biases drawn too)",
+    stage=Stage.INIT,
+    changes=("model.init_scale", "model.init_fan_in_power", "model.bias_init"),
+    apply=lambda r, p: edit(r, {"model.init_scale": 2.4, "model.init_fan_in_power": 0.5, "model.bias_init": "zero"}),
+))
