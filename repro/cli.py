@@ -4,22 +4,66 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from repro.report.collect import collect
+import pandas as pd
+
+from repro.report.collect import Skipped, collect
+from repro.report.experiment_table import write_experiment
+from repro.report.index import write_index
 from repro.report.lecun1989_tables import write_baseline
+
+DEFAULT_RUNS = [Path("results/lecun1989/runs")]
+
+
+def collection_of(path: Path, roots: Sequence[Path]) -> tuple[Path, str]:
+    """The root a record was found under, and its collection: the first folder
+    below the root (a sweep directory), or the root itself when records sit
+    directly in it."""
+    for root in roots:
+        try:
+            rel = Path(path).relative_to(root)
+        except ValueError:
+            continue
+        return root, (rel.parts[0] if len(rel.parts) >= 2 else Path(root).resolve().name)
+    return roots[0], Path(path).parent.name
+
+
+def _tricks_catalogue() -> list[tuple[str, str, str]]:
+    try:
+        from modern_tricks import TRICKS
+    except ImportError:  # pragma: no cover - installed with the project
+        return []
+    return [(t.name, t.summary, t.origin) for t in sorted(TRICKS.values(), key=lambda t: (t.stage, t.name))]
 
 
 def _report(args: argparse.Namespace) -> int:
+    roots = [Path(r) for r in (args.runs or DEFAULT_RUNS)]
     try:
-        runs, skipped = collect(args.runs)
+        runs, skipped = collect(roots)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"collected {len(runs)} finished run(s); skipped {len(skipped)}")
     for s in skipped:
         print(f"  skipped {s.path}: {s.reason}")
-    written = write_baseline(runs, skipped, Path(args.out) / "lecun1989", name=args.name, stem=args.stem)
+    out = Path(args.out)
+    key = lambda p: collection_of(p, roots)[1]  # noqa: E731
+    collections = sorted({key(Path(r)) for r in runs["run"]} | {key(s.path) for s in skipped}) if len(runs) or skipped else []
+    written: list[Path] = []
+    for name in collections:
+        mine = runs[[key(Path(r)) == name for r in runs["run"]]] if len(runs) else pd.DataFrame()
+        lost: list[Skipped] = [s for s in skipped if key(s.path) == name]
+        tables = sorted(set(mine["table"])) if len(mine) else [""]
+        era = str(mine["era"].iloc[0]) if len(mine) else "lecun1989"
+        for table_name in tables:
+            rows = mine[mine["table"] == table_name] if len(mine) else mine
+            if table_name:
+                written += write_experiment(table_name, rows, lost, out / era)
+            else:
+                written += write_baseline(rows, lost, out / era, name=args.name, stem=args.stem or name)
+    written.append(write_index(out, written, _tricks_catalogue()))
     for path in written:
         print(f"wrote {path}")
     return 0
@@ -28,13 +72,17 @@ def _report(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="repro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    report = sub.add_parser("report", help="turn run records into tables under results/")
-    report.add_argument("runs", nargs="*", type=Path, default=[Path("results/lecun1989/runs/baseline")],
-                        help="directories searched (recursively) for run records "
-                             "(default: results/lecun1989/runs/baseline, the eager runs)")
+    report = sub.add_parser(
+        "report", help="turn run records into tables and plots under results/, linked from results/REPORT.md"
+    )
+    report.add_argument("runs", nargs="*", type=Path,
+                        help="directories searched (recursively) for run records; each folder directly below one "
+                             "(a sweep) becomes one table, named after its experiment (`table` in the records) or, "
+                             "for plain runs, after the folder (default: results/lecun1989/runs)")
     report.add_argument("--out", default="results", help="output root (default: results)")
-    report.add_argument("--name", default="baseline", help="which configuration name to tabulate")
-    report.add_argument("--stem", default=None, help="output file stem (default: the --name)")
+    report.add_argument("--name", default="baseline",
+                        help="plain runs (no experiment): which configuration name to tabulate (default: baseline)")
+    report.add_argument("--stem", default=None, help="plain runs: output file stem (default: the folder's name)")
     report.set_defaults(func=_report)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -41,7 +41,12 @@ def _row(path: Path, m: dict) -> dict:
             "run": str(path),
             "era": m["era"],
             "name": m["name"],
+            # Records from before tables and tricks existed: no table, no tricks.
+            "table": m.get("table") or "",
+            "tricks": ", ".join(t["name"] for t in m.get("tricks") or []),
+            "backend": m.get("backend") or ((m.get("config") or {}).get("trainer") or {}).get("backend", "eager"),
             "data": m["data"],
+            "n_train": int(m.get("n_train") or 0),
             "seed": int(m["seed"]),
             "passes": int(m["passes"]),
             "train_error": float(final["train"]["error"]),
@@ -70,5 +75,13 @@ def collect(roots: Iterable[Path]) -> tuple[pd.DataFrame, list[Skipped]]:
             skipped.append(Skipped(path, str(exc)))
     frame = pd.DataFrame(rows)
     if not frame.empty:
-        frame = frame.sort_values(["era", "data", "name", "seed", "run"], kind="stable").reset_index(drop=True)
+        frame = frame.sort_values(["era", "table", "data", "name", "seed", "run"], kind="stable").reset_index(drop=True)
     return frame, skipped
+
+
+def read_history(run: str | Path) -> pd.DataFrame:
+    """A run's per-pass history.csv (empty frame when absent or unreadable)."""
+    try:
+        return pd.read_csv(Path(run) / "history.csv")
+    except (OSError, ValueError):
+        return pd.DataFrame()

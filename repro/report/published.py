@@ -25,3 +25,22 @@ KARPATHY_2022 = {
 }
 
 LECUN1989_REFERENCES = (LECUN_1989, KARPATHY_2022)
+
+
+# Karpathy 2022, one entry per row of conf/row/karpathy_table/: his final
+# "eval" lines (MNIST 16x16, one seed each). Source: modern.py's docstring for
+# changes 1-4, the blog post ("Cheating with data") for the two 50,000-digit
+# rows. `passes` as he states them (None: not stated).
+KARPATHY_2022_ROWS = {
+    "baseline": {"train_error": 0.62, "test_error": 4.09, "test_misses": 82, "passes": 23, "data": "MNIST 16x16, 7,291"},
+    "mnist_baseline": {"train_error": 0.62, "test_error": 4.09, "test_misses": 82, "passes": 23, "data": "MNIST 16x16, 7,291"},
+    "softmax_ce": {"train_error": 0.00, "test_error": 4.38, "test_misses": 87, "passes": 23, "data": "MNIST 16x16, 7,291"},
+    "adamw": {"train_error": 0.00, "test_error": 3.59, "test_misses": 72, "passes": 46, "data": "MNIST 16x16, 7,291"},
+    "augment": {"train_error": 1.70, "test_error": 2.19, "test_misses": 43, "passes": 60, "data": "MNIST 16x16, 7,291"},
+    "dropout_relu": {"train_error": 1.47, "test_error": 1.59, "test_misses": 32, "passes": 80, "data": "MNIST 16x16, 7,291"},
+    "more_data": {"train_error": 2.03, "test_error": 2.74, "test_misses": 54, "passes": 100, "data": "MNIST 16x16, 50,000"},
+    "all_more_data": {"train_error": 1.07, "test_error": 1.25, "test_misses": 24, "passes": None, "data": "MNIST 16x16, 50,000"},
+}
+KARPATHY_2022_SOURCE = (
+    "Karpathy 2022, 'Deep Neural Nets: 33 years ago and 33 years from now' and karpathy/lecun1989-repro modern.py"
+)

@@ -26,7 +26,7 @@ def write_record(d, seed, train_err, test_err, test_misses, name="baseline", com
 
 @pytest.fixture
 def records(tmp_path):
-    root = tmp_path / "runs"
+    root = tmp_path / "baseline"  # records directly in a folder: the table is named after it
     write_record(root / "s0", 0, 0.40, 5.00, 100)
     write_record(root / "s1", 1, 0.20, 6.00, 120)
     write_record(root / "s2", 2, 0.30, 5.50, 110)

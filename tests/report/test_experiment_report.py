@@ -1,0 +1,95 @@
+"""`repro report` on a fixture of experiment records (a sweep with one broken
+and one unfinished record): tables, published columns, plots, byte-stability."""
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from repro.cli import main as repro_main
+
+ROWS = {  # row -> (tricks, [(seed, train %, test %, test misses)])
+    "baseline": ([], [(0, 0.4, 5.0, 100), (1, 0.2, 6.0, 120), (2, 0.3, 5.5, 110)]),
+    "dropout_relu": (["augment_shift", "dropout", "relu", "softmax_ce", "adamw", "more_passes"],
+                     [(0, 1.2, 2.0, 40), (1, 1.4, 2.4, 48), (2, 1.3, 2.2, 44)]),
+}
+
+
+def write_run(d, name, tricks, seed, train, test, misses, passes):
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(f"seed: {seed}\n")
+    pd.DataFrame({"pass": [1, 2], "train_error": [10.0, train], "test_error": [12.0, test]}).to_csv(d / "history.csv", index=False)
+    torch.save({"h1_w": torch.linspace(-1, 1, 12 * 25).view(12, 1, 5, 5) * (seed + 1)}, d / "model.pt")
+    buf = io.BytesIO()
+    np.savez_compressed(buf, index=np.arange(3, dtype=np.int32), label=np.array([1, 2, 3], np.int8),
+                        pred=np.array([7, 3, 5], np.int8), image_u8=np.full((3, 16, 16), 200, np.uint8))
+    (d / "misclassified.npz").write_bytes(buf.getvalue())
+    m = {
+        "status": "complete", "era": "lecun1989", "name": name, "table": "karpathy_table", "data": "usps",
+        "n_train": 7291, "seed": seed, "passes": passes, "backend": "eager" if tricks else "fused_cpu",
+        "tricks": [{"name": t, "params": {}, "changed": []} for t in tricks],
+        "final": {"train": {"loss": 0.01, "error": train, "misses": round(train * 72.91)},
+                  "test": {"loss": 0.1, "error": test, "misses": misses}},
+        "wall_time_s": 100.0, "train_time_s": 90.0, "samples_per_s": 700.0,
+        "environment": {"hardware": "Test CPU", "git": {"commit": "abc1234def"}, "torch": "2.14.1"},
+    }
+    (d / "metrics.json").write_text(json.dumps(m))
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    root = tmp_path / "runs"
+    job = 0
+    for name, (tricks, seeds) in reversed(ROWS.items()):  # written out of order: the report orders rows
+        for seed, train, test, misses in seeds:
+            write_run(root / "karpathy_table" / f"{job}_{name}_seed{seed}", name, tricks, seed, train, test, misses,
+                      80 if tricks else 23)
+            job += 1
+    broken = root / "karpathy_table" / f"{job}_augment_seed0"
+    write_run(broken, "augment", ["augment_shift"], 0, 1.0, 2.0, 40, 60)
+    m = json.loads((broken / "metrics.json").read_text())
+    del m["final"]["train"]
+    (broken / "metrics.json").write_text(json.dumps(m))
+    (root / "karpathy_table" / f"{job + 1}_augment_seed1").mkdir()
+    (root / "karpathy_table" / f"{job + 1}_augment_seed1" / "config.yaml").write_text("seed: 1\n")
+    return root
+
+
+def test_experiment_table_beside_the_published_numbers(sweep, tmp_path):
+    out = tmp_path / "results"
+    assert repro_main(["report", str(sweep), "--out", str(out)]) == 0
+    md = (out / "lecun1989" / "karpathy_table.md").read_text()
+    lines = [line for line in md.splitlines() if line.startswith("| `")]
+    # Rows in the sweep's order, not the order found on disk.
+    assert lines[0].startswith("| `baseline` | — (the 1989 recipe) | USPS (7,291) | 23 | 3 | 0.30 ± 0.10 | 5.50 ± 0.50 "
+                               "| 110.0 ± 10.0 | reference | 0.62 | 4.09 | 82 | — | 0.14 / 5.00 |")
+    # 2.2 vs 5.5: 60% fewer errors; Karpathy's 1.59 vs 4.09: 61% fewer.
+    assert lines[1].startswith("| `dropout_relu` | augment_shift, dropout, relu, softmax_ce, adamw, more_passes "
+                               "| USPS (7,291) | 80 | 3 | 1.30 ± 0.10 | 2.20 ± 0.20 | 44.0 ± 4.0 | -60% | 1.47 | 1.59 "
+                               "| 32 | -61% | — |")
+    assert "augment" not in [line.split("|")[1].strip(" `") for line in lines[:2]]
+    skipped = md.split("## Skipped records")[1]
+    assert "augment_seed0" in skipped and "malformed" in skipped and "'train'" in skipped
+    assert "augment_seed1" in skipped and "unfinished" in skipped
+    csv = pd.read_csv(out / "lecun1989" / "karpathy_table.csv")
+    assert list(csv["row"]) == ["baseline", "dropout_relu"]
+    row = csv.set_index("row").loc["dropout_relu"]
+    assert row["test_error_mean"] == pytest.approx(2.2) and row["test_error_change_pct"] == pytest.approx(-60)
+    assert row["karpathy_test_error"] == 1.59 and row["seeds"] == 3
+    for png in ("error", "curves", "misclassified", "h1_kernels"):
+        path = out / "lecun1989" / f"karpathy_table_{png}.png"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({path.name})" in md
+    index = (out / "REPORT.md").read_text()
+    assert "[karpathy_table.md](lecun1989/karpathy_table.md)" in index and "| `softmax_ce` |" in index
+
+
+def test_same_records_give_byte_identical_tables_and_plots(sweep, tmp_path):
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"r{i}"
+        assert repro_main(["report", str(sweep), "--out", str(out)]) == 0
+        outs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert len(outs[0]) >= 7 and outs[0] == outs[1]
