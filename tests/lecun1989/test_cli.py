@@ -14,7 +14,8 @@ def lecun1989(*args, env=None):
 def test_help_lists_config_groups():
     out = lecun1989("--help")
     assert out.returncode == 0, out.stderr
-    for group in ("data: mnist16, usps", "model: lecun1989", "optim: sgd", "trainer: lecun1989"):
+    for group in ("data: mnist16, usps", "model: lecun1989", "optim: sgd", "trainer: lecun1989",
+                  "experiment: ablate_each, karpathy_table", "trick: adamw, augment_shift, batchnorm"):
         assert group in out.stdout
 
 
@@ -42,3 +43,9 @@ def test_bad_config_is_a_clear_error(usps_root, tmp_path, override, message):
     out = lecun1989(f"data.root={usps_root}", override, f"hydra.run.dir={tmp_path / 'run'}")
     assert out.returncode != 0
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_conflicting_tricks_are_a_clear_error(usps_root, tmp_path):
+    out = lecun1989(f"data.root={usps_root}", "trick=[cosine_lr,one_cycle]", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "error: trick: cosine_lr and one_cycle both change optim." in out.stderr
