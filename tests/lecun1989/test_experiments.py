@@ -112,6 +112,10 @@ def test_mini_sweep_runs_every_row_in_parallel_and_never_overwrites(usps_root, t
     again = lecun1989(*args)
     assert again.returncode != 0 and "already holds a finished run" in again.stderr
     assert {p: p.read_bytes() for p in sweep.rglob("metrics.json")} == before
+    # resume=true is how an interrupted sweep is finished: finished jobs are read back, untouched.
+    resumed = lecun1989(*args, "resume=true")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert {p: p.read_bytes() for p in sweep.rglob("metrics.json")} == before
 
 
 def test_a_run_directory_in_use_is_refused(usps_root, tmp_path):
