@@ -44,6 +44,15 @@ def row_order(table_name: str, names: Sequence[str]) -> list[str]:
     return [n for n in listed if n in present] + sorted(present - set(listed))
 
 
+def row_description(table_name: str, row: str) -> str:
+    """The one-line comment under a row file's package line (what the row is)."""
+    path = CONF_DIR / "row" / table_name / f"{row}.yaml"
+    if not path.exists():
+        return ""
+    comments = [line[1:].strip() for line in path.read_text().splitlines() if line.startswith("#")]
+    return next((c for c in comments if not c.startswith("@package")), "")
+
+
 def _references(summary: pd.DataFrame, order: list[str]) -> dict[str, tuple[str, float]]:
     """data set -> (name, mean test error) of its reference row."""
     refs: dict[str, tuple[str, float]] = {}
@@ -131,6 +140,10 @@ def _markdown(table_name: str, runs: pd.DataFrame, summary: pd.DataFrame, order:
         "baseline (4.09%). Paper: LeCun et al. 1989, section 5.3.\n\n",
         table(headers, body),
     ]
+    described = [[f"`{name}`", row_description(table_name, name)] for name in order]
+    if any(d for _, d in described):
+        text.append("\n## Rows\n\n(From the row configs, `conf/row/" + table_name + "/`.)\n\n")
+        text.append(table(["row", "what it is"], described))
     if figures:
         text.append("\n## Figures\n\n")
         for caption, path in figures:
