@@ -7,6 +7,7 @@ Recipe -> Recipe, applied here in their fixed order before `build_task`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from typing import Any, Literal
 import torch
 
 from modern_tricks import Applied, apply_tricks
-from repro.config import ConfigError, parse
+from repro.config import parse
 from repro.data import DigitSplits, load_digits, resolve_data_root
 from repro.data.augment import AugmentConfig, random_shift
 from repro.data.config import DataConfig
@@ -40,11 +41,7 @@ class Recipe:
     label_smoothing: float = 0.0
 
     def loss_fn(self):
-        if self.loss == "mse":
-            if self.label_smoothing:
-                raise ConfigError("label_smoothing applies to loss=ce only")
-            return mse_pm1
-        return cross_entropy(self.label_smoothing)
+        return mse_pm1 if self.loss == "mse" else cross_entropy(self.label_smoothing)
 
 
 def recipe_from_config(cfg: Mapping[str, Any]) -> tuple[Recipe, tuple[Applied, ...]]:
@@ -56,8 +53,7 @@ def recipe_from_config(cfg: Mapping[str, Any]) -> tuple[Recipe, tuple[Applied, .
         optim=parse(OptimConfig, cfg["optim"], "optim"),
         trainer=parse(TrainerConfig, cfg["trainer"], "trainer"),
         augment=parse(AugmentConfig, cfg.get("augment") or {}, "augment"),
-        loss=parse(_Loss, {"loss": cfg.get("loss", "mse")}, "loss").loss,
-        label_smoothing=float(cfg.get("label_smoothing", 0.0)),
+        **dataclasses.asdict(parse(_Objective, {k: cfg[k] for k in ("loss", "label_smoothing") if k in cfg}, "config")),
     )
     recipe, applied = apply_tricks(base, cfg.get("trick") or {})
     cap = recipe.trainer.max_epochs
@@ -67,8 +63,17 @@ def recipe_from_config(cfg: Mapping[str, Any]) -> tuple[Recipe, tuple[Applied, .
 
 
 @dataclass(frozen=True)
-class _Loss:
+class _Objective:
+    """The top-level `loss` and `label_smoothing` keys, checked like a group."""
+
     loss: Literal["mse", "ce"] = "mse"
+    label_smoothing: float = 0.0
+
+    def validate(self) -> None:
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError("label_smoothing must be in [0, 1)")
+        if self.label_smoothing and self.loss != "ce":
+            raise ValueError("label_smoothing applies to loss=ce only")
 
 
 def load_data(data: DataConfig) -> DigitSplits:
