@@ -169,13 +169,18 @@ def _figures(table_name: str, era: str, runs: pd.DataFrame, summary: pd.DataFram
              out_dir: Path) -> list[tuple[str, Path]]:
     spec = ERA.get(era, {})
     figures = []
+    home_data = spec.get("home_data")
+    away = [n for n in order if home_data and summary.loc[summary["name"] == n, "data"].iloc[0] != home_data]
+    away_data = sorted({DATA_LABEL.get(d, d) for d in summary.loc[summary["name"].isin(away), "data"]})
     path = plots.error_by_row(order, runs, {k: v["test_error"] for k, v in pub.items()},
-                              f"{table_name}: test error per row", out_dir / f"{table_name}_error.png")
+                              f"{table_name}: test error per row", out_dir / f"{table_name}_error.png",
+                              away=away, away_label=f"ours, tested on {', '.join(away_data)}")
     figures.append(("Test error per row (dots: seeds; bars: mean ± sd; diamonds: Karpathy 2022 on MNIST)", path))
     curves = {name: pd.concat([read_history(r) for r in runs.loc[runs["name"] == name, "run"]], ignore_index=True)
               for name in order}
-    path = plots.learning_curves(curves, f"{table_name}: learning curves", out_dir / f"{table_name}_curves.png")
-    figures.append(("Learning curves (mean over seeds)", path))
+    path = plots.learning_curves(curves, f"{table_name}: learning curves", out_dir / f"{table_name}_curves.png", away)
+    figures.append((f"Learning curves (mean over seeds; dashed: rows tested on another data set than "
+                    f"{DATA_LABEL.get(home_data, home_data)})", path))
 
     home = summary[summary["data"] == spec.get("home_data")]
     if not home.empty:

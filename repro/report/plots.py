@@ -26,11 +26,12 @@ def save(fig, path: Path) -> Path:
 
 def error_by_row(
     rows: Sequence[str], runs: pd.DataFrame, published: Mapping[str, float], title: str, path: Path,
-    published_label: str = "Karpathy 2022 (MNIST 16x16)",
+    published_label: str = "Karpathy 2022 (MNIST 16x16)", away: Sequence[str] = (), away_label: str = "",
 ) -> Path:
     """Test error per configuration: each seed as a dot, the mean as a bar with
-    ± 1 sd, the published figure as a red diamond."""
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rows)), 4.2))
+    ± 1 sd, the published figure as a red diamond. Rows in ``away`` (tested on
+    another data set) get their own colour."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rows)), 4.6))
     x = np.arange(len(rows))
     means, sds = [], []
     for i, row in enumerate(rows):
@@ -38,20 +39,26 @@ def error_by_row(
         means.append(errs.mean() if len(errs) else np.nan)
         sds.append(errs.std(ddof=1) if len(errs) > 1 else 0.0)
         ax.scatter(np.full(len(errs), i) + np.linspace(-0.12, 0.12, len(errs)), errs, s=14, color="black", zorder=3)
-    ax.bar(x, means, yerr=sds, color="#8fb3d9", capsize=4, label="ours (mean ± sd over seeds; dots: seeds)")
+    home = [i for i, r in enumerate(rows) if r not in away]
+    other = [i for i, r in enumerate(rows) if r in away]
+    for idx, colour, label in ((home, "#8fb3d9", "ours (mean ± sd over seeds; dots: seeds)"),
+                               (other, "#f0b27a", away_label or "ours, on another test set")):
+        if idx:
+            ax.bar(x[idx], np.take(means, idx), yerr=np.take(sds, idx), color=colour, capsize=4, label=label)
     pub = [published.get(r, np.nan) for r in rows]
     ax.scatter(x, pub, marker="D", color="#c0392b", zorder=4, label=published_label)
     ax.set_xticks(x, rows, rotation=25, ha="right")
     ax.set_ylabel("test error (%)")
-    ax.set_title(title)
+    ax.set_title(title, pad=34)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     return save(fig, path)
 
 
-def learning_curves(curves: Mapping[str, pd.DataFrame], title: str, path: Path) -> Path:
-    """Train and test error per pass, mean over seeds, one line per configuration."""
+def learning_curves(curves: Mapping[str, pd.DataFrame], title: str, path: Path, dashed: Sequence[str] = ()) -> Path:
+    """Train and test error per pass, mean over seeds, one line per configuration
+    (``dashed``: configurations measured on another data set)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for split, ax in zip(("train", "test"), axes):
         for label, frame in curves.items():
@@ -59,8 +66,10 @@ def learning_curves(curves: Mapping[str, pd.DataFrame], title: str, path: Path) 
             if frame.empty or col not in frame:
                 continue
             mean = frame.groupby("pass")[col].mean()
-            ax.plot(mean.index, mean.to_numpy(), label=label, linewidth=1.4)
-        ax.set_yscale("log")
+            ax.plot(mean.index, mean.to_numpy(), label=label, linewidth=1.4, linestyle="--" if label in dashed else "-")
+        # Logarithmic above 0.1%, linear below, so a run that reaches 0 errors stays on the plot.
+        ax.set_yscale("symlog", linthresh=0.1)
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("pass")
         ax.set_title(f"{split} error (%, mean over seeds)")
         ax.grid(alpha=0.3, which="both")
