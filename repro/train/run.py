@@ -47,6 +47,11 @@ def execute(
                 f"{run.path} already holds a finished run (metrics.json); it is never overwritten. "
                 "Choose another hydra.run.dir / hydra.sweep.dir, or pass resume=true to read it back."
             )
+        if run.checkpoint.exists() and not resume:
+            raise ResumeError(
+                f"{run.path} holds an interrupted run (checkpoint.pt); it is never overwritten. "
+                "Pass resume=true to continue it, or choose another hydra.run.dir / hydra.sweep.dir."
+            )
         write_text_atomic(run.config, yaml.safe_dump(dict(config), sort_keys=False))
         task, meta = build()
         return fit(task, trainer, run, seed=seed, config=config, resume=resume, meta=meta, log=log.info, on_step=on_step)

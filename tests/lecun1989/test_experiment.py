@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from lecun1989.cli import CONF_DIR
 from lecun1989.experiment import run
-from repro.train.loop import TrainingInterrupted
+from repro.train.loop import ResumeError, TrainingInterrupted
 from repro.train.record import RunDir, read_metrics
 
 
@@ -59,6 +59,11 @@ def test_interrupted_run_resumes_bit_identical(usps_root, tmp_path):
     with pytest.raises(TrainingInterrupted):
         run(cfg, tmp_path / "resumed", on_step=[interrupt])
     assert not RunDir(tmp_path / "resumed").is_complete()
+    # Starting over in its directory without resume=true would throw the progress away: refused.
+    saved = (tmp_path / "resumed" / "checkpoint.pt").read_bytes()
+    with pytest.raises(ResumeError, match="holds an interrupted run"):
+        run(cfg, tmp_path / "resumed")
+    assert (tmp_path / "resumed" / "checkpoint.pt").read_bytes() == saved
     resumed = run({**cfg, "resume": True}, tmp_path / "resumed")
     assert resumed["final"] == straight["final"]
     wa = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
