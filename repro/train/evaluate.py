@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -15,13 +15,22 @@ class EvalResult:
     error: float  # percent
     misses: int
     n: int
+    # Further metrics an era reports per split (AlexNet: top5_error, the
+    # 10-crop errors...), in percent where they are rates.
+    extra: Mapping[str, float] = field(default_factory=dict)
 
     def line(self, split: str) -> str:
         # The format of Karpathy's repro, so logs can be compared line by line.
-        return f"eval: split {split:<5}. loss {self.loss:e}. error {self.error:.2f}%. misses: {self.misses}"
+        line = f"eval: split {split:<5}. loss {self.loss:e}. error {self.error:.2f}%. misses: {self.misses}"
+        return line + "".join(f". {k} {v:.2f}" for k, v in self.extra.items())
 
     def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+        return {"loss": self.loss, "error": self.error, "misses": self.misses, "n": self.n, **self.extra}
+
+
+# An evaluation an era defines itself (its own data pipeline, several crops):
+# called with the model, returns the split's result.
+Evaluator = Callable[[nn.Module], EvalResult]
 
 
 @torch.no_grad()

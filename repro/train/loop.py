@@ -2,7 +2,13 @@
 
 The era decides *what* is trained (a `TrainTask`: model, loss, optimizer,
 data); this module decides *how*: sample order, the per-pass evaluation,
-checkpoints, resume, interruption and the run record.
+checkpoints, resume, interruption, data parallelism and the run record.
+
+Training data comes as tensors held in memory (the digits) or as a
+`BatchSource` that streams batches of the indices it is given (ImageNet from
+JPEGs through DataLoader workers); either way the order is the loop's.
+Under torchrun each process trains on its slice of every global batch through
+DDP, and rank 0 alone writes the record (repro/train/distributed.py).
 
 Resume is exact: a checkpoint holds the model, optimizer and scheduler state,
 the global RNG state, the position inside the pass and the running sums, and
@@ -16,7 +22,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,11 +30,13 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from .atomic import save_torch_atomic, write_json_atomic
+from .distributed import World, all_reduce_sum, current_world, gather_objects, shard_order
 from .environment import environment
-from .evaluate import EvalResult, evaluate
+from .evaluate import EvalResult, Evaluator, evaluate
 from .order import epoch_order
 from .record import RunDir, write_history, write_metrics
 
@@ -79,15 +87,33 @@ class TrainerConfig:
             raise ValueError("max_epochs must be >= 0")
 
 
+@dataclass(frozen=True)
+class BatchSource:
+    """Training data the loop does not hold in memory: ``batches(indices,
+    batch_size)`` yields (inputs, labels) for consecutive slices of
+    ``indices`` in exactly that order (the loop passes what remains of the
+    pass, so a resumed run continues where it stopped)."""
+
+    n: int  # examples per pass
+    batches: Callable[[torch.Tensor, int], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+
+
 @dataclass
 class TrainTask:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, labels) -> mean loss
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    eval_sets: Mapping[str, tuple[torch.Tensor, torch.Tensor]]
+    train_x: torch.Tensor | None
+    train_y: torch.Tensor | None
+    # Per split: tensors (x, y) evaluated by `evaluate`, or the era's own Evaluator.
+    eval_sets: Mapping[str, tuple[torch.Tensor, torch.Tensor] | Evaluator]
     scheduler: Any | None = None  # an LR scheduler stepped once per pass
+    # The history column a ReduceLROnPlateau-style scheduler steps on (e.g.
+    # "val_error"); None = scheduler.step() with no argument.
+    scheduler_metric: str | None = None
+    # Streams the training data instead of train_x/train_y.
+    train_source: BatchSource | None = None
+    progress_unit: str = "ex"  # the progress bar shows <unit>/s
     batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None  # training-time augmentation
     predict: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda out: out.argmax(1))
     # A fused implementation of batch-size-1 training: runs one update per
@@ -165,23 +191,37 @@ class _State:
     eval_time_s: float = 0.0
     wall_time_s: float = 0.0
     samples: int = 0
+    eval_keys: dict[str, list[str]] = field(default_factory=dict)  # split -> the metrics its evaluation gave
 
 
-def _save_checkpoint(run: RunDir, task: TrainTask, state: _State, config: Mapping[str, Any]) -> None:
+def _rng_states() -> dict[str, Any]:
+    return {
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def _save_checkpoint(run: RunDir, task: TrainTask, state: _State, config: Mapping[str, Any], world: World) -> None:
+    # Every rank's RNG (dropout, augmentation draws) so a resumed data-parallel
+    # run continues each process's stream; the rest is identical on all ranks.
+    rngs = gather_objects(_rng_states())
+    if not world.is_main:
+        return
     ckpt = {
         "format": CHECKPOINT_FORMAT,
         "model": task.model.state_dict(),
         "optimizer": task.optimizer.state_dict(),
         "scheduler": task.scheduler.state_dict() if task.scheduler is not None else None,
-        "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        **rngs[0],
+        "rng_per_rank": rngs if world.distributed else None,
+        "world_size": world.size,
         "state": state.__dict__.copy(),
         "config": dict(config),
     }
     save_torch_atomic(run.checkpoint, ckpt)
 
 
-def _load_checkpoint(run: RunDir, task: TrainTask, config: Mapping[str, Any]) -> _State:
+def _load_checkpoint(run: RunDir, task: TrainTask, config: Mapping[str, Any], world: World) -> _State:
     try:
         ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem for the user
@@ -193,13 +233,20 @@ def _load_checkpoint(run: RunDir, task: TrainTask, config: Mapping[str, Any]) ->
         raise ResumeError(
             f"cannot resume {run.path}: the config differs from the checkpoint's:\n  " + "\n  ".join(diffs)
         )
+    saved_world = ckpt.get("world_size", 1)
+    if saved_world != world.size:
+        raise ResumeError(
+            f"cannot resume {run.path}: it was trained by {saved_world} process(es), this launch has {world.size}; "
+            "relaunch with the same number (torchrun --nproc_per_node) so data order and RNG streams continue exactly"
+        )
     task.model.load_state_dict(ckpt["model"])
     task.optimizer.load_state_dict(ckpt["optimizer"])
     if task.scheduler is not None and ckpt["scheduler"] is not None:
         task.scheduler.load_state_dict(ckpt["scheduler"])
-    torch.set_rng_state(ckpt["rng"])
-    if ckpt["cuda_rng"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+    rng = ckpt["rng_per_rank"][world.rank] if ckpt.get("rng_per_rank") else ckpt
+    torch.set_rng_state(rng["rng"])
+    if rng["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda_rng"])
     return _State(**ckpt["state"])
 
 
@@ -225,54 +272,85 @@ def fit(
     callbacks get the global step after each update (tests use them to
     simulate an interruption).
     """
+    world = current_world()
     device = torch.device(cfg.device)
     state = _State()
     if resume and run.checkpoint.exists():
-        state = _load_checkpoint(run, task, config)
+        state = _load_checkpoint(run, task, config, world)
         log(f"resuming {run.path} at pass {state.epoch + 1}, step {state.step_in_epoch}")
     else:
         if resume:
             log(f"resume: no checkpoint in {run.path}; starting from scratch")
-        torch.manual_seed(seed)  # the global RNG drives dropout and augmentation
+        # The global RNG drives dropout and augmentation; each process its own stream.
+        torch.manual_seed(seed + 1_000_003 * world.rank)
 
     env = environment(cfg.device)
-    write_json_atomic(run.environment, env)
-    train_x, train_y = task.train_x.to(device), task.train_y.to(device)
-    eval_sets = {k: (x.to(device), y.to(device)) for k, (x, y) in task.eval_sets.items()}
-    n, bs = train_x.shape[0], cfg.batch_size
-    steps_per_epoch = math.ceil(n / bs)
+    if world.is_main:
+        write_json_atomic(run.environment, {**env, "world_size": world.size})
+    source = task.train_source
+    if source is None:
+        train_x, train_y = task.train_x.to(device), task.train_y.to(device)
+        n = train_x.shape[0]
+    else:
+        n = source.n
+    eval_sets = {
+        k: v if callable(v) else (v[0].to(device), v[1].to(device)) for k, v in task.eval_sets.items()
+    }
+    bs = cfg.batch_size
+    # Every rank runs the same number of equal steps (see shard_order).
+    steps_per_epoch = n // bs if world.distributed else math.ceil(n / bs)
+    samples_per_epoch = steps_per_epoch * bs if world.distributed else n
     callbacks = list(on_step)
     fused = task.fused_steps is not None
     if fused and bs != 1:
         raise ValueError(f"a fused backend runs per-example steps; trainer.batch_size must be 1, not {bs}")
     if fused and cfg.precision != "fp32":
         raise ValueError(f"trainer.precision={cfg.precision} runs on the eager backend only")
-    advance = _fused_step(task) if fused else _eager_step(task, device, cfg.precision)
+    if fused and (source is not None or world.distributed):
+        raise ValueError("a fused backend trains on in-memory data in one process")
+    if steps_per_epoch < 1:
+        raise ValueError(f"{n} training examples make no full batch of {bs} across {world.size} processes")
+    # Forward through DDP while training (it all-reduces the gradients); the
+    # bare module for evaluation and checkpoints, so records do not depend on it.
+    train_model = DistributedDataParallel(task.model) if world.distributed else task.model
+    advance = _fused_step(task) if fused else _eager_step(task, train_model, device, cfg.precision)
     segment_start = time.perf_counter()
     wall_before = state.wall_time_s
 
     with _StopFlag() as stop:
         for epoch in range(state.epoch, cfg.epochs):
-            order = epoch_order(cfg.order, n, seed, epoch).to(device)
-            xs, ys = train_x[order], train_y[order]
+            order, local_bs = shard_order(epoch_order(cfg.order, n, seed, epoch), bs, world)
+            if source is None:
+                order = order.to(device)
+                xs, ys = train_x[order], train_y[order]
+
+                def fetch(a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+                    return xs[a * local_bs : b * local_bs], ys[a * local_bs : b * local_bs]
+            else:
+                stream = source.batches(order[state.step_in_epoch * local_bs :], local_bs)
+
+                def fetch(a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+                    return next(stream)  # one batch per step: no fused backend streams
             task.model.train()
             bar = tqdm(
-                total=n,
-                initial=min(state.step_in_epoch * bs, n),
+                total=samples_per_epoch,
+                initial=min(state.step_in_epoch * bs, samples_per_epoch),
                 desc=f"pass {epoch + 1}/{cfg.epochs}",
-                unit="ex",
+                unit=task.progress_unit,
+                unit_scale=True,
                 leave=False,
-                disable=None if cfg.progress else True,
+                disable=None if (cfg.progress and world.is_main) else True,
             )
             running = state.running_loss
             t0 = time.perf_counter()
             step = state.step_in_epoch
             while step < steps_per_epoch:
                 end = _chunk_end(step, steps_per_epoch, state.global_step, cfg, fused)
-                running += advance(xs[step * bs : end * bs], ys[step * bs : end * bs])
+                running += advance(*fetch(step, end))
+                done = min(end * bs, samples_per_epoch) - step * bs
                 state.global_step += end - step
-                state.samples += min(end * bs, n) - step * bs
-                bar.update(min(end * bs, n) - step * bs)
+                state.samples += done
+                bar.update(done)
                 step = end
                 for callback in callbacks:
                     callback(state.global_step)
@@ -283,33 +361,44 @@ def fit(
                     state.train_time_s += time.perf_counter() - t0
                     t0 = time.perf_counter()
                     state.wall_time_s = wall_before + time.perf_counter() - segment_start
-                    _save_checkpoint(run, task, state, config)
+                    _save_checkpoint(run, task, state, config, world)
                     if stop.set:
                         bar.close()
                         raise TrainingInterrupted(run, epoch, step)
             bar.close()
             state.train_time_s += time.perf_counter() - t0
+            (running,) = all_reduce_sum([running], device)
 
             lr = _current_lr(task.optimizer)
-            if task.scheduler is not None:
-                task.scheduler.step()
-            row: dict[str, Any] = {"pass": epoch + 1, "lr": lr, "train_step_loss": running / n}
+            row: dict[str, Any] = {"pass": epoch + 1, "lr": lr, "train_step_loss": running / samples_per_epoch}
             if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
                 t1 = time.perf_counter()
-                for split, (x, y) in eval_sets.items():
-                    res = evaluate(task.model, x, y, task.loss_fn, cfg.eval_batch_size, task.predict)
-                    log(res.line(split))
-                    row.update({f"{split}_{k}": v for k, v in res.as_dict().items() if k != "n"})
+                for split, data in eval_sets.items():
+                    if callable(data):
+                        res = data(task.model)
+                    else:
+                        res = evaluate(task.model, data[0], data[1], task.loss_fn, cfg.eval_batch_size, task.predict)
+                    if world.is_main:
+                        log(res.line(split))
+                    metrics = {k: v for k, v in res.as_dict().items() if k != "n"}
+                    state.eval_keys[split] = list(metrics)
+                    row.update({f"{split}_{k}": v for k, v in metrics.items()})
                 state.eval_time_s += time.perf_counter() - t1
+            if task.scheduler is not None:
+                if task.scheduler_metric is None:
+                    task.scheduler.step()
+                elif task.scheduler_metric in row:
+                    task.scheduler.step(row[task.scheduler_metric])
             state.wall_time_s = wall_before + time.perf_counter() - segment_start
             row.update({"train_time_s": state.train_time_s, "wall_time_s": state.wall_time_s})
             state.history.append(row)
             state.epoch, state.step_in_epoch, state.running_loss = epoch + 1, 0, 0.0
-            _save_checkpoint(run, task, state, config)
-            write_history(run, state.history)
+            _save_checkpoint(run, task, state, config, world)
+            if world.is_main:
+                write_history(run, state.history)
 
-    final = {split: _final(state.history[-1], split) for split in eval_sets}
-    extra = dict(task.finish(run.path)) if task.finish is not None else {}
+    final = {split: {k: state.history[-1][f"{split}_{k}"] for k in state.eval_keys[split]} for split in eval_sets}
+    extra = dict(task.finish(run.path)) if task.finish is not None and world.is_main else {}
     metrics = {
         **(meta or {}),
         **extra,
@@ -321,23 +410,29 @@ def fit(
         "eval_time_s": state.eval_time_s,
         "wall_time_s": state.wall_time_s,
         "samples_per_s": state.samples / state.train_time_s if state.train_time_s > 0 else None,
+        "world_size": world.size,
         "environment": env,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": dict(config),
     }
-    write_metrics(run, metrics)
+    if world.is_main:
+        write_metrics(run, metrics)
     return metrics
 
 
-def _eager_step(task: TrainTask, device: torch.device, precision: str) -> Callable[[torch.Tensor, torch.Tensor], float]:
+def _eager_step(
+    task: TrainTask, model: nn.Module, device: torch.device, precision: str
+) -> Callable[[torch.Tensor, torch.Tensor], float]:
     """One PyTorch forward/backward/update on one batch; returns loss * batch size."""
     autocast = precision == "bf16"
 
     def step(xb: torch.Tensor, yb: torch.Tensor) -> float:
+        # No-ops for in-memory data; streamed batches arrive (pinned) on the CPU.
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
         if task.batch_transform is not None:
             xb = task.batch_transform(xb)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            loss = task.loss_fn(task.model(xb), yb)
+            loss = task.loss_fn(model(xb), yb)
         task.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         task.optimizer.step()
@@ -373,8 +468,4 @@ def _chunk_end(step: int, steps_per_epoch: int, global_step: int, cfg: TrainerCo
     return end
 
 
-def _final(row: Mapping[str, Any], split: str) -> dict[str, Any]:
-    return {k: row[f"{split}_{k}"] for k in ("loss", "error", "misses")}
-
-
-__all__ = ["EvalResult", "ResumeError", "TrainTask", "TrainerConfig", "TrainingInterrupted", "fit"]
+__all__ = ["BatchSource", "EvalResult", "ResumeError", "TrainTask", "TrainerConfig", "TrainingInterrupted", "fit"]

@@ -25,23 +25,43 @@ class OptimConfig:
     # run (Karpathy's AdamW row: 3e-4 -> 1e-4); "cosine" from lr to lr_final
     # (Loshchilov & Hutter 2017); "onecycle": linear warm-up from lr_final to
     # lr over the first `warmup` fraction of passes, then cosine back down to
-    # lr_final (Smith & Topin 2019). Pass e trains at the rate the schedule
-    # gives for e, so a resumed run sees the same rates.
-    schedule: Literal["constant", "linear", "cosine", "onecycle"] = "constant"
+    # lr_final (Smith & Topin 2019); "step": times `gamma` at each pass in
+    # `milestones` (a fixed schedule); "plateau": times `gamma` when the
+    # history column `plateau_metric` has not improved by `plateau_threshold`
+    # for `plateau_patience` evaluations, at most `max_reductions` times
+    # (AlexNet 2012: "divide the learning rate by 10 when the validation error
+    # rate stopped improving ... reduced three times prior to termination").
+    # Pass e trains at the rate the schedule gives for e (plateau: the state is
+    # checkpointed), so a resumed run sees the same rates.
+    schedule: Literal["constant", "linear", "cosine", "onecycle", "step", "plateau"] = "constant"
     lr_final: float | None = None
     warmup: float = 0.3  # onecycle only: fraction of passes spent warming up
+    milestones: tuple[int, ...] = ()  # step only: 0-based passes from which the rate is multiplied by gamma
+    gamma: float = 0.1  # step and plateau
+    plateau_metric: str = "val_error"
+    plateau_patience: int = 1
+    plateau_threshold: float = 0.0  # absolute improvement (in the metric's units) that counts
+    max_reductions: int = 3
 
     def validate(self) -> None:
         if self.lr <= 0:
             raise ValueError("lr must be > 0")
-        if self.schedule != "constant" and self.lr_final is None:
-            raise ValueError(f"schedule={self.schedule} needs lr_final")
         if self.lr_final is not None and self.lr_final < 0:
             raise ValueError("lr_final must be >= 0")
         if not 0.0 < self.warmup < 1.0:
             raise ValueError("warmup must be in (0, 1)")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError("momentum must be in [0, 1)")
+        if self.schedule in ("linear", "cosine", "onecycle") and self.lr_final is None:
+            raise ValueError(f"schedule={self.schedule} needs lr_final")
+        if self.schedule == "step" and not self.milestones:
+            raise ValueError("schedule=step needs milestones (0-based passes)")
+        if list(self.milestones) != sorted(set(self.milestones)) or any(m < 1 for m in self.milestones):
+            raise ValueError("milestones must be increasing passes >= 1")
+        if not 0.0 < self.gamma < 1.0:
+            raise ValueError("gamma must be in (0, 1)")
+        if self.plateau_patience < 0 or self.max_reductions < 0 or self.plateau_threshold < 0:
+            raise ValueError("plateau_patience, plateau_threshold and max_reductions must be >= 0")
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -57,8 +77,10 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig) -> t
 
 def lr_factor(cfg: OptimConfig, epochs: int, epoch: int) -> float:
     """The multiple of ``cfg.lr`` that pass ``epoch`` (0-based) trains at."""
-    if cfg.schedule == "constant":
+    if cfg.schedule in ("constant", "plateau"):
         return 1.0
+    if cfg.schedule == "step":
+        return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
     ratio = cfg.lr_final / cfg.lr
     span = max(epochs - 1, 1)
     t = min(epoch / span, 1.0)  # 0 on the first pass, 1 on the last
@@ -73,8 +95,22 @@ def lr_factor(cfg: OptimConfig, epochs: int, epoch: int) -> float:
     return ratio + (1.0 - ratio) * 0.5 * (1.0 + math.cos(math.pi * u))
 
 
+def plateau_metric(cfg: OptimConfig) -> str | None:
+    """The history column the scheduler steps on (None: it steps per pass)."""
+    return cfg.plateau_metric if cfg.schedule == "plateau" else None
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, epochs: int):
-    """A LambdaLR stepped once per pass, or None for a constant rate."""
+    """A LambdaLR stepped once per pass, a ReduceLROnPlateau stepped on
+    `cfg.plateau_metric` (see `plateau_metric`), or None for a constant rate."""
     if cfg.schedule == "constant":
         return None
+    if cfg.schedule == "plateau":
+        # The floor sits a hair below lr * gamma^max_reductions, so exactly
+        # max_reductions reductions happen and no partial one after them.
+        floor = cfg.lr * cfg.gamma**cfg.max_reductions * (1 - 1e-6)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=cfg.gamma, patience=cfg.plateau_patience,
+            threshold=cfg.plateau_threshold, threshold_mode="abs", min_lr=floor,
+        )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(lr_factor, cfg, epochs))
