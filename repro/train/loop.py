@@ -114,6 +114,12 @@ class TrainTask:
     # Streams the training data instead of train_x/train_y.
     train_source: BatchSource | None = None
     progress_unit: str = "ex"  # the progress bar shows <unit>/s
+    # Evaluated after the last pass only (AlexNet's 10-crop testing: ten
+    # forward passes per image are too dear for every pass).
+    final_eval_sets: Mapping[str, Evaluator] = field(default_factory=dict)
+    # Running totals the era keeps (images skipped as unreadable...), summed
+    # over processes into each pass's history row and the final metrics.
+    counters: Callable[[], Mapping[str, float]] | None = None
     batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None  # training-time augmentation
     predict: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda out: out.argmax(1))
     # A fused implementation of batch-size-1 training: runs one update per
@@ -373,7 +379,8 @@ def fit(
             row: dict[str, Any] = {"pass": epoch + 1, "lr": lr, "train_step_loss": running / samples_per_epoch}
             if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
                 t1 = time.perf_counter()
-                for split, data in eval_sets.items():
+                final_sets = task.final_eval_sets if epoch + 1 == cfg.epochs else {}
+                for split, data in {**eval_sets, **final_sets}.items():
                     if callable(data):
                         res = data(task.model)
                     else:
@@ -384,6 +391,9 @@ def fit(
                     state.eval_keys[split] = list(metrics)
                     row.update({f"{split}_{k}": v for k, v in metrics.items()})
                 state.eval_time_s += time.perf_counter() - t1
+            if task.counters is not None:
+                counts = dict(task.counters())
+                row.update(zip(counts, all_reduce_sum(list(counts.values()), device)))
             if task.scheduler is not None:
                 if task.scheduler_metric is None:
                     task.scheduler.step()
@@ -397,7 +407,7 @@ def fit(
             if world.is_main:
                 write_history(run, state.history)
 
-    final = {split: {k: state.history[-1][f"{split}_{k}"] for k in state.eval_keys[split]} for split in eval_sets}
+    final = {split: {k: state.history[-1][f"{split}_{k}"] for k in keys} for split, keys in state.eval_keys.items()}
     extra = dict(task.finish(run.path)) if task.finish is not None and world.is_main else {}
     metrics = {
         **(meta or {}),

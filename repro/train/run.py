@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .atomic import write_text_atomic
+from .distributed import current_world
 from .loop import ResumeError, TrainerConfig, TrainTask, fit
 from .record import RunDir, read_metrics
 
@@ -38,7 +39,10 @@ def execute(
     (era, data set, model counts...). It is only called when work remains."""
     run = RunDir(Path(run_dir))
     run.path.mkdir(parents=True, exist_ok=True)
-    with exclusive(run):
+    # Under torchrun every process makes the same checks on the same files
+    # (so all refuse or all go on); only rank 0 locks and writes the record.
+    main = current_world().is_main
+    with exclusive(run) if main else contextlib.nullcontext():
         if run.is_complete():
             if resume:
                 log.info(f"{run.path} is already complete; nothing to resume")
@@ -52,7 +56,8 @@ def execute(
                 f"{run.path} holds an interrupted run (checkpoint.pt); it is never overwritten. "
                 "Pass resume=true to continue it, or choose another hydra.run.dir / hydra.sweep.dir."
             )
-        write_text_atomic(run.config, yaml.safe_dump(dict(config), sort_keys=False))
+        if main:
+            write_text_atomic(run.config, yaml.safe_dump(dict(config), sort_keys=False))
         task, meta = build()
         return fit(task, trainer, run, seed=seed, config=config, resume=resume, meta=meta, log=log.info, on_step=on_step)
 

@@ -1,0 +1,78 @@
+"""The ops seam: one implementation name per layer type, chosen by config.
+
+The network asks for its layers by kind ("conv", "lrn", ...) and by the name
+of an implementation ("torch" = standard PyTorch ops). Hand-written kernels
+register more names (e.g. "cuda") for the kinds they cover, so swapping an
+implementation is a config change, never a model change.
+
+Contract for factories (so checkpoints stay interchangeable between impls):
+  conv(in_channels, out_channels, kernel_size, stride, padding, groups)
+      -> module with parameters ``weight`` [out, in/groups, k, k] and ``bias`` [out]
+  lrn(size, alpha, beta, k, groups)   -> module, the paper's formula (torch_ops.py)
+  pool(kernel_size, stride)           -> module, max pooling
+  activation()                        -> module, ReLU
+  dropout(p)                          -> module
+  loss()                              -> module or callable (logits, labels) -> mean loss
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+KINDS = ("conv", "lrn", "pool", "activation", "dropout", "loss")
+
+_REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
+
+
+def _check_kind(kind: str) -> dict[str, Callable[..., Any]]:
+    if kind not in _REGISTRY:
+        raise ValueError(f"unknown op kind {kind!r}; known kinds: {list(KINDS)}")
+    return _REGISTRY[kind]
+
+
+def register(kind: str, impl_name: str, factory: Callable[..., Any], *, replace: bool = False) -> None:
+    """Make ``factory(**layer_args)`` the implementation ``impl_name`` of ``kind``."""
+    impls = _check_kind(kind)
+    if impl_name in impls and not replace:
+        # A silent overwrite would let two kernel modules fight over a name.
+        raise ValueError(f"op {kind!r} already has an implementation named {impl_name!r}")
+    impls[impl_name] = factory
+
+
+def available(kind: str) -> tuple[str, ...]:
+    """The implementation names registered for ``kind``, sorted."""
+    return tuple(sorted(_check_kind(kind)))
+
+
+def make(kind: str, impl_name: str, **layer_args: Any) -> Any:
+    """Build one layer of ``kind`` with implementation ``impl_name``."""
+    impls = _check_kind(kind)
+    if impl_name not in impls:
+        raise ValueError(
+            f"unknown implementation {impl_name!r} for op {kind!r}; available: {list(available(kind))}"
+        )
+    return impls[impl_name](**layer_args)
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    """Which implementation each layer type uses (config group ``model.ops``)."""
+
+    conv: str = "torch"
+    lrn: str = "torch"
+    pool: str = "torch"
+    activation: str = "torch"  # ReLU
+    dropout: str = "torch"
+    loss: str = "torch"  # softmax cross-entropy, mean over the batch
+
+    def validate(self) -> None:
+        # Fail while parsing the config, not when the first layer is built.
+        for field in fields(self):
+            name = getattr(self, field.name)
+            if name not in _REGISTRY[field.name]:
+                raise ValueError(
+                    f"{field.name}: unknown implementation {name!r}; "
+                    f"available: {list(available(field.name))}"
+                )

@@ -1,0 +1,171 @@
+"""What Krizhevsky, Sutskever & Hinton 2012 did, as one typed recipe from the Hydra config.
+
+The recipe says *what* is trained (data, network, augmentation, optimizer,
+schedule, parallelism); `repro.train.fit` says *how*. `build_task` turns it
+into the shared loop's TrainTask: a streamed BatchSource of uint8 images, the
+paper's augmentation on the training device, 1-crop evaluation each pass and
+10-crop testing after the last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from repro.config import ConfigError, parse
+from repro.train.loop import BatchSource, TrainerConfig, TrainTask
+from repro.train.optim import OptimConfig, build_optimizer, build_scheduler, plateau_metric
+
+from .augment import AugmentConfig, train_batch
+from .data import ImageData, ImageDataConfig
+from .evaluation import make_evaluator
+from .loader import SkipLog, batches
+from .model import AlexNet, AlexNetConfig, build_loss, build_model
+from .towers import TowerParallelAlexNet, check_splittable
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    # "none": the whole net on trainer.device. "towers": the paper's model
+    # parallelism, tower A on tower_devices[0] and tower B on tower_devices[1],
+    # exchanging activations only at conv3, fc6 and fc7 (section 3.2).
+    # Data parallelism is separate: launch with torchrun (see README).
+    mode: Literal["none", "towers"] = "none"
+    tower_devices: tuple[str, ...] = ("cuda:0", "cuda:1")
+    ddp_backend: Literal["auto", "gloo", "nccl"] = "auto"  # under torchrun: nccl on CUDA, else gloo
+
+    def validate(self) -> None:
+        if len(self.tower_devices) != 2:
+            raise ValueError(f"tower_devices must name two devices, got {list(self.tower_devices)}")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    # Paper: 10-crop predictions for the reported numbers; we log the centre
+    # crop every pass (cheap, and what the plateau schedule watches) and run
+    # the ten crops after the last pass ("never" to skip them).
+    ten_crop: Literal["last", "never"] = "last"
+    batch_size: int = 256
+
+    def validate(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    data: ImageDataConfig
+    model: AlexNetConfig
+    optim: OptimConfig
+    trainer: TrainerConfig
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def check(self) -> None:
+        if self.augment.crop != self.model.input_size:
+            raise ConfigError(
+                f"augment.crop={self.augment.crop} must equal model.input_size={self.model.input_size} "
+                "(the network sees the crops)"
+            )
+        if self.augment.crop > self.data.image_size:
+            raise ConfigError(f"augment.crop={self.augment.crop} is larger than data.image_size={self.data.image_size}")
+        if self.parallel.mode == "towers":
+            try:
+                check_splittable(self.model)
+            except ValueError as exc:
+                raise ConfigError(f"parallel.mode=towers: {exc}") from exc
+            if self.trainer.device != self.parallel.tower_devices[0]:
+                raise ConfigError(
+                    f"parallel.mode=towers feeds the input on tower_devices[0]={self.parallel.tower_devices[0]}; "
+                    f"set trainer.device to it (now {self.trainer.device})"
+                )
+
+
+def recipe_from_config(cfg: Mapping[str, Any]) -> Recipe:
+    recipe = Recipe(
+        data=parse(ImageDataConfig, cfg["data"], "data"),
+        model=parse(AlexNetConfig, cfg["model"], "model"),
+        optim=parse(OptimConfig, cfg["optim"], "optim"),
+        trainer=parse(TrainerConfig, cfg["trainer"], "trainer"),
+        augment=parse(AugmentConfig, cfg.get("augment") or {}, "augment"),
+        parallel=parse(ParallelConfig, cfg.get("parallel") or {}, "parallel"),
+        eval=parse(EvalConfig, cfg.get("eval") or {}, "eval"),
+    )
+    cap = recipe.trainer.max_epochs
+    if cap and recipe.trainer.epochs > cap:
+        recipe = replace(recipe, trainer=replace(recipe.trainer, epochs=cap))
+    recipe.check()
+    return recipe
+
+
+@dataclass
+class Built:
+    task: TrainTask
+    model: AlexNet  # the grouped model (the tower split shares no tensors with it; see finish)
+    trained: torch.nn.Module  # what the loop trains: the model, or its tower split
+    skipped: SkipLog
+
+
+def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
+    if recipe.model.num_classes != data.num_classes:
+        raise ConfigError(f"model.num_classes={recipe.model.num_classes} but {data.name} has {data.num_classes} classes")
+    device = recipe.trainer.device
+    model = build_model(recipe.model, seed)
+    if recipe.parallel.mode == "towers":
+        trained: torch.nn.Module = TowerParallelAlexNet.from_model(model, tuple(recipe.parallel.tower_devices))
+    else:
+        trained = model.to(device)
+    optimizer = build_optimizer(trained.parameters(), recipe.optim)
+    loss_fn = build_loss(recipe.model)
+    stats = replace(data.stats, mean=data.stats.mean.to(device))
+    skipped = SkipLog()
+    pin = recipe.data.pin_memory and torch.device(device).type == "cuda"
+    workers = recipe.data.workers
+
+    def stream(indices: torch.Tensor, batch_size: int):
+        picked = data.train_indices[indices]
+        return batches(data.train, picked, batch_size, workers=workers, pin_memory=pin, skipped=skipped)
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        # A fresh generator per batch, seeded from the global RNG the checkpoint
+        # saves: crops, flips and lighting continue exactly on resume.
+        generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
+        return train_batch(x, stats, recipe.augment, generator)
+
+    def evaluator(crops):
+        return make_evaluator(
+            data.val, data.val_indices, stats, recipe.augment, loss_fn, crops=crops,
+            batch_size=recipe.eval.batch_size, device=device, workers=workers, pin_memory=pin,
+        )
+
+    task = TrainTask(
+        model=trained,
+        optimizer=optimizer,
+        loss_fn=loss_fn,
+        train_x=None,
+        train_y=None,
+        train_source=BatchSource(n=len(data.train_indices), batches=stream),
+        eval_sets={"val": evaluator("center")},
+        final_eval_sets={"val10": evaluator("ten")} if recipe.eval.ten_crop == "last" else {},
+        scheduler=build_scheduler(optimizer, recipe.optim, recipe.trainer.epochs),
+        scheduler_metric=plateau_metric(recipe.optim),
+        batch_transform=augment,
+        progress_unit="img",
+        counters=lambda: {"skipped_images": skipped.count},
+        finish=lambda path: _save_weights(path, trained),
+    )
+    return Built(task=task, model=model, trained=trained, skipped=skipped)
+
+
+def _save_weights(path: Path, trained: torch.nn.Module) -> dict[str, Any]:
+    """model.pt: the grouped network's state dict (also for a tower split), for reports and reuse."""
+    from repro.train.atomic import save_torch_atomic
+
+    state = trained.grouped_state_dict() if isinstance(trained, TowerParallelAlexNet) else trained.state_dict()
+    save_torch_atomic(Path(path) / "model.pt", {k: v.detach().cpu() for k, v in state.items()})
+    return {"artifacts": ["model.pt"]}
