@@ -74,6 +74,10 @@ def batches(
         pin_memory=pin_memory,
         prefetch_factor=prefetch if workers > 0 else None,
         persistent_workers=False,
+        # Its own generator: a DataLoader iterator otherwise draws its worker
+        # base seed from the global RNG, which would shift dropout and
+        # augmentation draws between a straight run and a resumed one.
+        generator=torch.Generator().manual_seed(0),
     )
     return _iterate(loader, skipped)  # not a generator itself: bad arguments fail at the call
 

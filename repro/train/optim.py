@@ -108,9 +108,11 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, epochs: 
     if cfg.schedule == "plateau":
         # The floor sits a hair below lr * gamma^max_reductions, so exactly
         # max_reductions reductions happen and no partial one after them.
-        floor = cfg.lr * cfg.gamma**cfg.max_reductions * (1 - 1e-6)
+        # Its eps (the smallest change applied) is relative to the rates in
+        # play, not torch's absolute 1e-8, so tiny rates are reduced too.
+        last = cfg.lr * cfg.gamma**cfg.max_reductions
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=cfg.gamma, patience=cfg.plateau_patience,
-            threshold=cfg.plateau_threshold, threshold_mode="abs", min_lr=floor,
+            threshold=cfg.plateau_threshold, threshold_mode="abs", min_lr=last * (1 - 1e-6), eps=last * 1e-3,
         )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(lr_factor, cfg, epochs))
