@@ -69,6 +69,19 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs(args: argparse.Namespace) -> int:
+    from .report.run_table import write_run_table
+
+    try:
+        written = write_run_table(args.runs, args.out)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="repro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="plain runs (no experiment): which configuration name to tabulate (default: baseline)")
     report.add_argument("--stem", default=None, help="plain runs: output file stem (default: the folder's name)")
     report.set_defaults(func=_report)
+    runs = sub.add_parser("runs", help="one row per finished run with every evaluated split (AlexNet: val, val10)")
+    runs.add_argument("runs", nargs="+", type=Path, help="directories searched (recursively) for run records")
+    runs.add_argument("--out", type=Path, required=True, help="output stem: writes OUT.md and OUT.csv")
+    runs.set_defaults(func=_runs)
     args = parser.parse_args(argv)
     return args.func(args)
 

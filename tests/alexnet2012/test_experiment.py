@@ -148,3 +148,16 @@ def test_paper_config_composes_to_the_paper():
     assert (r.augment.crop, r.augment.lighting_std, r.data.image_size, r.model.variant) == (224, 0.1, 256, "two_tower")
     step = recipe_from_config(config("optim=alexnet2012_step"))
     assert step.optim.milestones == (30, 60, 80)
+
+
+def test_packed_copy_trains_exactly_like_the_jpegs(imagenet_tree, tmp_path):
+    from alexnet2012.pack_cli import main as pack
+
+    assert pack(["--root", str(imagenet_tree), "--size", "32", "--expected-classes", "4"]) == 0
+    assert (imagenet_tree / "imagenet" / "packed" / "train_32" / "meta.json").is_file()
+    jpeg = run(tiny(imagenet_tree, "eval.ten_crop=never"), tmp_path / "jpeg")
+    packed = run(tiny(imagenet_tree, "eval.ten_crop=never", "data.packed=true"), tmp_path / "packed")
+    assert packed["data"] == "imagenet-packed"
+    assert packed["final"] == jpeg["final"]
+    # Packing again into a finished pack is refused, not silently redone.
+    assert pack(["--root", str(imagenet_tree), "--size", "32", "--expected-classes", "4"]) == 2

@@ -1,0 +1,35 @@
+"""`repro runs`: a row per finished run with every evaluated split, byte-stable."""
+
+from __future__ import annotations
+
+from repro.cli import main
+from repro.train.record import RunDir, write_metrics
+
+
+def record(path, seed, final):
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text("seed: 0\n")
+    write_metrics(RunDir(path), {
+        "era": "alexnet2012", "name": "alexnet_cifar10", "data": "cifar10", "n_train": 50000, "n_test": 10000,
+        "seed": seed, "passes": 15, "world_size": 1, "final": final, "wall_time_s": 600.0, "samples_per_s": 350.0,
+        "environment": {"hardware": "test cpu", "git": {"commit": "abcdef0123456789"}},
+    })
+
+
+def test_runs_table_lists_every_split_and_skips_unfinished(tmp_path):
+    runs = tmp_path / "runs"
+    final = {"val": {"loss": 1.0, "error": 30.25, "misses": 3025, "top5_error": 2.5},
+             "val10": {"loss": 0.9, "error": 28.0, "misses": 2800, "top5_error": 2.0}}
+    record(runs / "a", 0, final)
+    record(runs / "b", 1, {"val": {"loss": 1.1, "error": 31.0, "misses": 3100, "top5_error": 3.0}})
+    (runs / "c").mkdir()
+    (runs / "c" / "config.yaml").write_text("seed: 2\n")  # unfinished: listed, never tabulated
+    assert main(["runs", str(runs), "--out", str(tmp_path / "t")]) == 0
+    md = (tmp_path / "t.md").read_text()
+    assert "| val top-1 | val top-5 | val10 top-1 | val10 top-5 |" in md
+    assert "| 30.25 | 2.50 | 28.00 | 2.00 | 10.0 | 350 | test cpu | abcdef0123 |" in md
+    assert "| 31.00 | 3.00 | — | — |" in md
+    assert "Skipped" in md and "/c:" in md
+    first = (tmp_path / "t.md").read_bytes(), (tmp_path / "t.csv").read_bytes()
+    assert main(["runs", str(runs), "--out", str(tmp_path / "t")]) == 0
+    assert ((tmp_path / "t.md").read_bytes(), (tmp_path / "t.csv").read_bytes()) == first
