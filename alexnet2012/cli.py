@@ -1,6 +1,6 @@
 """The `alexnet2012` command: a Hydra app over conf/alexnet2012.yaml.
 
-Data parallelism: `torchrun --nproc_per_node K -m alexnet2012.cli ...` starts
+Data parallelism: `torchrun --nproc_per_node K -m alexnet2012.cli parallel.mode=ddp ...` starts
 K copies of this app; they join one process group, agree on rank 0's run
 directory, and train on slices of every global batch.
 """
@@ -42,10 +42,12 @@ def _shared_run_dir(own: Path, backend: str) -> Path:
 @hydra.main(config_path=CONF_DIR, config_name="alexnet2012", version_base="1.3")
 def _main(cfg: DictConfig) -> float:
     from .experiment import run
+    from .recipe import recipe_from_config
 
     config = OmegaConf.to_container(cfg, resolve=True)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     with report_user_errors(run_dir, sys.argv[1:]):
+        recipe_from_config(config)  # config mistakes stop every process before any joins the group
         run_dir = _shared_run_dir(run_dir, str((config.get("parallel") or {}).get("ddp_backend", "auto")))
         metrics = run(config, run_dir)
     log.info(f"run record: {run_dir}")

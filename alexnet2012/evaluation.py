@@ -21,6 +21,7 @@ from repro.train.distributed import all_reduce_sum, current_world
 from repro.train.evaluate import EvalResult, Evaluator
 
 from .augment import AugmentConfig, average_softmax, center_batch, ten_crop_batch
+from .loader import batches
 from .stats import ImageStats
 
 Crops = Literal["center", "ten"]
@@ -45,14 +46,9 @@ def make_evaluator(
     device: str,
     workers: int = 0,
     pin_memory: bool = False,
-    batches_fn=None,
 ) -> Evaluator:
     """An evaluator for the shared loop: loss and top-1 error ("error") with
     top-5 error as an extra, from the centre crop or the ten crops."""
-    from .loader import batches as default_batches
-
-    load = batches_fn or default_batches
-
     @torch.no_grad()
     def run(model: nn.Module) -> EvalResult:
         world = current_world()
@@ -61,7 +57,7 @@ def make_evaluator(
         model.eval()
         loss_sum, miss1, miss5, n = 0.0, 0, 0, 0
         try:
-            for x, y in load(dataset, mine, batch_size, workers=workers, pin_memory=pin_memory):
+            for x, y in batches(dataset, mine, batch_size, workers=workers, pin_memory=pin_memory):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 if crops == "center":
                     logits = model(center_batch(x, stats, augment))

@@ -9,6 +9,7 @@ paper's augmentation on the training device, 1-crop evaluation each pass and
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Literal
 import torch
 
 from repro.config import ConfigError, parse
+from repro.train.distributed import launched_by_torchrun
 from repro.train.loop import BatchSource, TrainerConfig, TrainTask
 from repro.train.optim import OptimConfig, build_optimizer, build_scheduler, plateau_metric
 
@@ -33,8 +35,9 @@ class ParallelConfig:
     # "none": the whole net on trainer.device. "towers": the paper's model
     # parallelism, tower A on tower_devices[0] and tower B on tower_devices[1],
     # exchanging activations only at conv3, fc6 and fc7 (section 3.2).
-    # Data parallelism is separate: launch with torchrun (see README).
-    mode: Literal["none", "towers"] = "none"
+    # "ddp": data parallelism, one process per device, launched by torchrun
+    # (`torchrun --nproc_per_node K -m alexnet2012.cli parallel.mode=ddp`).
+    mode: Literal["none", "towers", "ddp"] = "none"
     tower_devices: tuple[str, ...] = ("cuda:0", "cuda:1")
     ddp_backend: Literal["auto", "gloo", "nccl"] = "auto"  # under torchrun: nccl on CUDA, else gloo
 
@@ -67,6 +70,17 @@ class Recipe:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def check(self) -> None:
+        under_torchrun = launched_by_torchrun()
+        if self.parallel.mode == "ddp" and not under_torchrun:
+            raise ConfigError(
+                "parallel.mode=ddp runs one process per device: launch with "
+                "`torchrun --nproc_per_node K -m alexnet2012.cli parallel.mode=ddp ...`"
+            )
+        if under_torchrun and self.parallel.mode != "ddp":
+            raise ConfigError(
+                f"launched by torchrun with {os.environ['WORLD_SIZE']} processes but parallel.mode={self.parallel.mode}; "
+                "set parallel.mode=ddp (or run without torchrun)"
+            )
         if self.augment.crop != self.model.input_size:
             raise ConfigError(
                 f"augment.crop={self.augment.crop} must equal model.input_size={self.model.input_size} "

@@ -44,6 +44,9 @@ def init_world(backend: str = "auto") -> World:
         return World()
     if backend == "auto":
         backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        # NCCL needs each process bound to its own GPU before the first collective.
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend=backend)
     return current_world()
 

@@ -161,3 +161,12 @@ def test_packed_copy_trains_exactly_like_the_jpegs(imagenet_tree, tmp_path):
     assert packed["final"] == jpeg["final"]
     # Packing again into a finished pack is refused, not silently redone.
     assert pack(["--root", str(imagenet_tree), "--size", "32", "--expected-classes", "4"]) == 2
+
+
+def test_ddp_mode_and_torchrun_must_go_together(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="launch with `torchrun"):
+        run(config("parallel.mode=ddp", f"data.root={tmp_path}"), tmp_path / "r")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="set parallel.mode=ddp"):
+        run(config(f"data.root={tmp_path}"), tmp_path / "r")

@@ -24,7 +24,7 @@ def test_torchrun_alexnet_run_writes_one_record(imagenet_tree, tmp_path):
         "data.expected_classes=4", "data.workers=0", "model=alexnet_cifar", "model.num_classes=4",
         "model.init=torch_default", "augment.crop=24", "trainer.device=cpu", "trainer.batch_size=8",
         "trainer.epochs=2", "trainer.progress=false", "trainer.threads=1", "eval.batch_size=5",
-        "parallel.ddp_backend=gloo",
+        "parallel.mode=ddp", "parallel.ddp_backend=gloo",
     ]
     outputs = tmp_path / "outputs"
     done = subprocess.run([*TORCHRUN, *args], env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "REPRO_CACHE": str(tmp_path / "cache"),
