@@ -170,3 +170,19 @@ def test_ddp_mode_and_torchrun_must_go_together(tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ConfigError, match="set parallel.mode=ddp"):
         run(config(f"data.root={tmp_path}"), tmp_path / "r")
+
+
+def test_another_eras_data_is_refused_by_name(tmp_path):
+    with pytest.raises(ConfigError, match="data.name: 'usps' is not one of"):
+        run(config("data=usps", f"data.root={tmp_path}"), tmp_path / "r")
+
+
+def test_cli_help_names_the_app_and_its_examples():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "alexnet2012.cli", "--help"], capture_output=True, text=True,
+                         cwd=Path(CONF).parent, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "alexnet2012: train the network of Krizhevsky" in out.stdout
+    assert "experiment=alexnet_cifar10" in out.stdout and "parallel.mode=ddp" in out.stdout

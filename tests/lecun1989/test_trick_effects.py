@@ -58,11 +58,11 @@ def test_mixed_precision_runs_the_forward_in_bf16_and_keeps_fp32_weights():
     model.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     task = TrainTask(model=model, optimizer=opt, loss_fn=cross_entropy(), train_x=None, train_y=None, eval_sets={})
     before = model.h1_w.detach().clone()
-    loss = _eager_step(task, torch.device("cpu"), "bf16")(torch.randn(4, 1, 16, 16), torch.tensor([1, 2, 3, 4]))
+    loss = _eager_step(task, model, torch.device("cpu"), "bf16")(torch.randn(4, 1, 16, 16), torch.tensor([1, 2, 3, 4]))
     assert seen == [torch.bfloat16] and math.isfinite(loss)
     assert model.h1_w.dtype == torch.float32 and not torch.equal(model.h1_w, before)
     seen.clear()
-    _eager_step(task, torch.device("cpu"), "fp32")(torch.randn(4, 1, 16, 16), torch.tensor([1, 2, 3, 4]))
+    _eager_step(task, model, torch.device("cpu"), "fp32")(torch.randn(4, 1, 16, 16), torch.tensor([1, 2, 3, 4]))
     assert seen == [torch.float32]
 
 
