@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .ops import OpsConfig, make
+from .ops.fusion import activate
 
 # Paper: "60 million parameters". The two-tower net, layer by layer
 # (weights + biases; grouped layers see half the input maps):
@@ -221,32 +222,32 @@ class AlexNet(nn.Module):
 
     def stages(self, x: torch.Tensor) -> Iterator[tuple[str, torch.Tensor]]:
         """Yield (name, output) for each layer in `LAYERS`; convN outputs are after ReLU (and LRN)."""
-        x = self.norm1(self.relu1(self.conv1(x)))
+        x = self.norm1(activate(self.conv1, self.relu1, x))
         yield "conv1", x
         x = self.pool1(x)
         yield "pool1", x
-        x = self.norm2(self.relu2(self.conv2(x)))
+        x = self.norm2(activate(self.conv2, self.relu2, x))
         yield "conv2", x
         x = self.pool2(x)
         yield "pool2", x
-        x = self.relu3(self.conv3(x))
+        x = activate(self.conv3, self.relu3, x)
         yield "conv3", x
-        x = self.relu4(self.conv4(x))
+        x = activate(self.conv4, self.relu4, x)
         yield "conv4", x
-        x = self.relu5(self.conv5(x))
+        x = activate(self.conv5, self.relu5, x)
         yield "conv5", x
         x = self.avgpool(self.pool5(x))
         yield "pool5", x
         x = x.flatten(1)
         if self.cfg.variant == "torchvision":
-            x = self.relu6(self.fc6(self.drop6(x)))
+            x = activate(self.fc6, self.relu6, self.drop6(x))
             yield "fc6", x
-            x = self.relu7(self.fc7(self.drop7(x)))
+            x = activate(self.fc7, self.relu7, self.drop7(x))
             yield "fc7", x
         else:
-            x = self.drop6(self.relu6(self.fc6(x)))
+            x = self.drop6(activate(self.fc6, self.relu6, x))
             yield "fc6", x
-            x = self.drop7(self.relu7(self.fc7(x)))
+            x = self.drop7(activate(self.fc7, self.relu7, x))
             yield "fc7", x
         yield "fc8", self.fc8(x)
 

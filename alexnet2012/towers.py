@@ -29,6 +29,7 @@ from torch import nn
 
 from .model import PARAM_LAYERS, AlexNet, AlexNetConfig, layer_shapes
 from .ops import make
+from .ops.fusion import activate
 
 # Every parameter of these layers is split in two halves along dim 0.
 SPLIT_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
@@ -77,20 +78,20 @@ class Tower(nn.Module):
 
     def lower(self, x: torch.Tensor) -> torch.Tensor:
         """Image -> this tower's pool2 maps (conv1, conv2: own tower only)."""
-        x = self.pool1(self.norm1(self.relu1(self.conv1(x))))
-        return self.pool2(self.norm2(self.relu2(self.conv2(x))))
+        x = self.pool1(self.norm1(activate(self.conv1, self.relu1, x)))
+        return self.pool2(self.norm2(activate(self.conv2, self.relu2, x)))
 
     def upper(self, pool2_both: torch.Tensor) -> torch.Tensor:
         """Both towers' pool2 maps -> this tower's pool5 maps, flattened."""
-        x = self.relu3(self.conv3(pool2_both))
-        x = self.relu4(self.conv4(x))
-        return self.pool5(self.relu5(self.conv5(x))).flatten(1)
+        x = activate(self.conv3, self.relu3, pool2_both)
+        x = activate(self.conv4, self.relu4, x)
+        return self.pool5(activate(self.conv5, self.relu5, x)).flatten(1)
 
     def hidden6(self, pool5_both: torch.Tensor) -> torch.Tensor:
-        return self.drop6(self.relu6(self.fc6(pool5_both)))
+        return self.drop6(activate(self.fc6, self.relu6, pool5_both))
 
     def hidden7(self, fc6_both: torch.Tensor) -> torch.Tensor:
-        return self.drop7(self.relu7(self.fc7(fc6_both)))
+        return self.drop7(activate(self.fc7, self.relu7, fc6_both))
 
 
 class TowerParallelAlexNet(nn.Module):

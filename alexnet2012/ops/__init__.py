@@ -4,7 +4,7 @@ Importing this package registers the "torch" implementations; kernel modules
 register theirs on import (import them here so ``OpsConfig.validate`` sees them).
 """
 
-from . import torch_ops  # noqa: F401  (registers "torch" for every kind)
+from . import custom_ops, torch_ops  # noqa: F401  (register "torch" for every kind, "custom" for the kernels)
 from .registry import KINDS, OpsConfig, available, make, register
 
 __all__ = ["KINDS", "OpsConfig", "available", "make", "register"]

@@ -1,0 +1,86 @@
+"""The hand-written kernels as layers, for the ops seam's "custom" implementations.
+
+Each module has the same constructor arguments and the same (parameter-free)
+state as its "torch" counterpart in ``alexnet2012/ops/torch_ops.py``, so a model
+switches implementation by config and keeps its checkpoints.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import ops
+
+
+class LRN(nn.Module):
+    """The paper's local response normalisation, per channel group, in one kernel pass."""
+
+    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0, groups: int = 1):
+        super().__init__()
+        if size < 1 or size % 2 == 0:
+            raise ValueError(f"LRN size must be odd and >= 1, got {size}")
+        self.size, self.alpha, self.beta, self.k, self.groups = size, alpha, beta, k, groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ops.lrn(x, self.size, self.alpha, self.beta, self.k, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, groups={self.groups}"
+
+
+class MaxPool(nn.Module):
+    """Max pooling with an argmax-gather backward (deterministic with overlapping windows)."""
+
+    def __init__(self, kernel_size: int = 3, stride: int = 2, padding: int = 0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ops.max_pool(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class BiasReLU(nn.Module):
+    """ReLU that also adds the previous layer's bias (see ``alexnet2012/ops/fusion.py``)."""
+
+    fuses_bias = True
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        if bias is None:  # used on its own: a plain ReLU
+            bias = torch.zeros(x.shape[1], dtype=torch.float32, device=x.device)
+        return ops.bias_relu(x, bias)
+
+
+class Dropout(nn.Module):
+    """Inverted dropout with a counter-based mask.
+
+    Each call draws a 63-bit seed from torch's default (CPU) generator, so a run
+    seeded with ``torch.manual_seed`` repeats its masks, and the loop's
+    checkpoints (which save that generator) resume them exactly. The draw is a
+    Python int: under ``torch.compile`` it is a graph break, not a recompile.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        seed = int(torch.randint(0, 2**63 - 1, ()))
+        return ops.dropout(x, self.p, seed)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class CrossEntropy(nn.Module):
+    """Mean softmax cross-entropy over the batch (fp32 loss)."""
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return ops.softmax_cross_entropy(logits, labels)

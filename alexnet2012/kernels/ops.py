@@ -1,0 +1,173 @@
+"""The hand-written AlexNet kernels as PyTorch operators (``torch.ops.repro_alexnet``).
+
+The C++/CUDA library (csrc/, built by ``build.py`` on first use) defines each
+op's schema and its CPU and CUDA implementations; this module registers, for
+each forward op, its autograd formula (the backward ops) and a fake (meta)
+implementation, so the ops work under autograd, ``torch.compile`` and
+``torch.library.opcheck``. The functions at the bottom are the public API;
+the modules in ``modules.py`` wrap them for the model.
+
+Backward ops are not differentiable themselves (no double backward).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .build import build
+
+build()  # registers the ops with the dispatcher
+_ops = torch.ops.repro_alexnet
+
+
+def _fake_like(x: torch.Tensor, dtype: torch.dtype | None = None, shape=None) -> torch.Tensor:
+    # The kernels write fresh contiguous tensors, whatever the input's strides.
+    return x.new_empty(x.shape if shape is None else shape, dtype=dtype or x.dtype)
+
+
+# ----------------------------------------------------------------------------- fake implementations
+
+@torch.library.register_fake("repro_alexnet::lrn_forward")
+def _lrn_forward_fake(x, size, alpha, beta, k, groups):
+    return _fake_like(x), _fake_like(x, torch.float32)
+
+
+@torch.library.register_fake("repro_alexnet::lrn_backward")
+def _lrn_backward_fake(grad_y, x, scale, size, alpha, beta, groups):
+    return _fake_like(x)
+
+
+def _pooled(size, kernel, stride, padding):
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+@torch.library.register_fake("repro_alexnet::maxpool_forward")
+def _maxpool_forward_fake(x, kernel, stride, padding):
+    n, c, h, w = x.shape
+    shape = (n, c, _pooled(h, kernel, stride, padding), _pooled(w, kernel, stride, padding))
+    return _fake_like(x, shape=shape), _fake_like(x, torch.int32, shape)
+
+
+@torch.library.register_fake("repro_alexnet::maxpool_backward")
+def _maxpool_backward_fake(grad_y, argmax, height, width, kernel, stride, padding):
+    n, c = grad_y.shape[:2]
+    return _fake_like(grad_y, shape=(n, c, height, width))
+
+
+@torch.library.register_fake("repro_alexnet::bias_relu")
+def _bias_relu_fake(x, bias):
+    return _fake_like(x)
+
+
+@torch.library.register_fake("repro_alexnet::bias_relu_backward")
+def _bias_relu_backward_fake(grad_y, y):
+    return _fake_like(y), _fake_like(y, torch.float32, (y.shape[1],))
+
+
+@torch.library.register_fake("repro_alexnet::dropout")
+def _dropout_fake(x, p, seed):
+    return _fake_like(x)
+
+
+@torch.library.register_fake("repro_alexnet::softmax_xent")
+def _softmax_xent_fake(logits, labels):
+    return _fake_like(logits, torch.float32, ()), _fake_like(logits, torch.float32, (logits.shape[0],))
+
+
+@torch.library.register_fake("repro_alexnet::softmax_xent_backward")
+def _softmax_xent_backward_fake(grad_loss, logits, labels, lse):
+    return _fake_like(logits)
+
+
+# ----------------------------------------------------------------------------- autograd
+
+def _lrn_setup(ctx, inputs, output):
+    x, size, alpha, beta, _k, groups = inputs
+    ctx.save_for_backward(x, output[1])
+    ctx.args = (size, alpha, beta, groups)
+
+
+def _lrn_backward(ctx, grad_y, _grad_scale):
+    x, scale = ctx.saved_tensors
+    return _ops.lrn_backward(grad_y, x, scale, *ctx.args), None, None, None, None, None
+
+
+def _maxpool_setup(ctx, inputs, output):
+    x, kernel, stride, padding = inputs
+    ctx.save_for_backward(output[1])
+    ctx.args = (x.shape[2], x.shape[3], kernel, stride, padding)
+
+
+def _maxpool_backward(ctx, grad_y, _grad_argmax):
+    (argmax,) = ctx.saved_tensors
+    return _ops.maxpool_backward(grad_y, argmax, *ctx.args), None, None, None
+
+
+def _bias_relu_setup(ctx, inputs, output):
+    ctx.save_for_backward(output)
+    ctx.bias_dtype = inputs[1].dtype
+
+
+def _bias_relu_backward(ctx, grad_y):
+    (y,) = ctx.saved_tensors
+    grad_x, grad_bias = _ops.bias_relu_backward(grad_y, y)
+    return grad_x, grad_bias.to(ctx.bias_dtype)
+
+
+def _dropout_setup(ctx, inputs, output):
+    ctx.args = (inputs[1], inputs[2])
+
+
+def _dropout_backward(ctx, grad_y):
+    # The mask is a pure function of (seed, index): regenerate it on the gradient.
+    return _ops.dropout(grad_y, *ctx.args), None, None
+
+
+def _xent_setup(ctx, inputs, output):
+    logits, labels = inputs
+    ctx.save_for_backward(logits, labels, output[1])
+
+
+def _xent_backward(ctx, grad_loss, _grad_lse):
+    logits, labels, lse = ctx.saved_tensors
+    return _ops.softmax_xent_backward(grad_loss, logits, labels, lse), None
+
+
+torch.library.register_autograd("repro_alexnet::lrn_forward", _lrn_backward, setup_context=_lrn_setup)
+torch.library.register_autograd("repro_alexnet::maxpool_forward", _maxpool_backward, setup_context=_maxpool_setup)
+torch.library.register_autograd("repro_alexnet::bias_relu", _bias_relu_backward, setup_context=_bias_relu_setup)
+torch.library.register_autograd("repro_alexnet::dropout", _dropout_backward, setup_context=_dropout_setup)
+torch.library.register_autograd("repro_alexnet::softmax_xent", _xent_backward, setup_context=_xent_setup)
+
+
+# ----------------------------------------------------------------------------- public API
+
+def lrn(x: torch.Tensor, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0,
+        groups: int = 1) -> torch.Tensor:
+    """The paper's cross-channel LRN (alpha times the *sum* of n squares), per channel group."""
+    return _ops.lrn_forward(x, size, alpha, beta, k, groups)[0]
+
+
+def max_pool(x: torch.Tensor, kernel_size: int = 3, stride: int = 2, padding: int = 0) -> torch.Tensor:
+    """Max pooling [N, C, H, W] (overlapping when kernel_size > stride), as F.max_pool2d."""
+    return _ops.maxpool_forward(x, kernel_size, stride, padding)[0]
+
+
+def bias_relu(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """relu(x + bias[c]) on [N, C, ...] in one pass."""
+    return _ops.bias_relu(x, bias)
+
+
+def dropout(x: torch.Tensor, p: float, seed: int) -> torch.Tensor:
+    """Inverted dropout whose mask is a pure function of (seed, element index)."""
+    return _ops.dropout(x, p, seed)
+
+
+def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean softmax cross-entropy of [N, K] logits (fp32 result for fp32 and bf16 logits)."""
+    return _ops.softmax_xent(logits, labels)[0]
+
+
+def philox4x32_10(counter: tuple[int, int, int, int], key: tuple[int, int]) -> list[int]:
+    """The kernels' Philox4x32-10 block function (for the known-answer test)."""
+    return [v & 0xFFFFFFFF for v in _ops.philox4x32_10(*counter, *key)]
