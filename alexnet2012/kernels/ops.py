@@ -7,7 +7,7 @@ implementation, so the ops work under autograd, ``torch.compile`` and
 ``torch.library.opcheck``. The functions at the bottom are the public API;
 the modules in ``modules.py`` wrap them for the model.
 
-Backward ops are not differentiable themselves (no double backward).
+Backward ops raise when differentiated (no double backward).
 """
 
 from __future__ import annotations
@@ -138,6 +138,18 @@ torch.library.register_autograd("repro_alexnet::maxpool_forward", _maxpool_backw
 torch.library.register_autograd("repro_alexnet::bias_relu", _bias_relu_backward, setup_context=_bias_relu_setup)
 torch.library.register_autograd("repro_alexnet::dropout", _dropout_backward, setup_context=_dropout_setup)
 torch.library.register_autograd("repro_alexnet::softmax_xent", _xent_backward, setup_context=_xent_setup)
+
+
+def _no_double_backward(name: str):
+    def backward(ctx, *grads):
+        raise RuntimeError(f"repro_alexnet::{name}: gradients of gradients (double backward) are not implemented")
+
+    return backward
+
+
+# Without a formula autograd would only warn and return wrong (zero) gradients.
+for _name in ("lrn_backward", "maxpool_backward", "bias_relu_backward", "softmax_xent_backward"):
+    torch.library.register_autograd(f"repro_alexnet::{_name}", _no_double_backward(_name))
 
 
 # ----------------------------------------------------------------------------- public API

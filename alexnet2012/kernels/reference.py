@@ -73,5 +73,7 @@ def dropout_keep_mask(numel: int, p: float, seed: int) -> torch.Tensor:
 
 def dropout(x: torch.Tensor, p: float, seed: int) -> torch.Tensor:
     keep = dropout_keep_mask(x.numel(), p, seed).view(x.shape).to(x.device)
-    scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
-    return x * (keep.to(torch.float32) * scale).to(x.dtype)
+    # The kernel's scale, 1 / (1 - p) in fp32 arithmetic, applied in fp32 before rounding to x's dtype.
+    p32 = torch.tensor(p, dtype=torch.float32)
+    scale = 1.0 / (1.0 - p32) if p < 1.0 else torch.tensor(0.0)
+    return (x.float() * torch.where(keep, scale.to(x.device), 0.0)).to(x.dtype)

@@ -59,12 +59,12 @@ def test_tower_scope_differs_from_layer_scope_only_near_the_boundary():
 
 
 def test_unknown_impl_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"unknown implementation 'cuda' for op 'lrn'; available: \['torch'\]"):
+    with pytest.raises(ValueError, match=r"unknown implementation 'cuda' for op 'lrn'; available: \['custom', 'torch'\]"):
         make("lrn", "cuda", size=5)
     with pytest.raises(ValueError, match=r"unknown op kind 'fc'.*'conv', 'lrn'"):
         make("fc", "torch")
-    with pytest.raises(ValueError, match=r"conv: unknown implementation 'cuda'; available: \['torch'\]"):
-        OpsConfig(conv="cuda").validate()
+    with pytest.raises(ValueError, match=r"conv: unknown implementation 'custom'; available: \['torch'\]"):
+        OpsConfig(conv="custom").validate()  # no custom convolution yet
     with pytest.raises(ValueError, match="already has an implementation named 'torch'"):
         register("pool", "torch", nn.MaxPool2d)
     OpsConfig().validate()
@@ -72,7 +72,7 @@ def test_unknown_impl_is_a_clear_error():
 
 def test_registered_impl_is_available_and_built(monkeypatch):
     monkeypatch.setitem(registry._REGISTRY["pool"], "avg", nn.AvgPool2d)  # same (kernel_size, stride) args
-    assert available("pool") == ("avg", "torch")
+    assert available("pool") == ("avg", "custom", "torch")
     OpsConfig(pool="avg").validate()
     assert isinstance(make("pool", "avg", kernel_size=3, stride=2), nn.AvgPool2d)
 

@@ -1,0 +1,84 @@
+"""torch.library.opcheck on every op (schema, fake tensors, autograd registration,
+AOT dispatch), and clear errors for bad arguments."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from alexnet2012.kernels import ops  # noqa: F401  (registers fakes and autograd)
+
+from .conftest import DEVICES
+
+OPS = torch.ops.repro_alexnet
+
+
+def cases(device: str):
+    g = torch.Generator().manual_seed(0)
+
+    def t(*shape, grad=False, scale=1.0):
+        return (torch.randn(*shape, generator=g) * scale).to(device).requires_grad_(grad)
+
+    x = t(2, 6, 5, 7, grad=True, scale=10)
+    y, scale = OPS.lrn_forward(x.detach(), 5, 1e-2, 0.75, 2.0, 2)
+    p, argmax = OPS.maxpool_forward(x.detach(), 3, 2, 0)
+    r = OPS.bias_relu(x.detach(), t(6))
+    logits, labels = t(4, 10, grad=True), torch.tensor([1, 0, 9, 3], device=device)
+    _, lse = OPS.softmax_xent(logits.detach(), labels)
+    return {
+        "lrn_forward": (OPS.lrn_forward.default, (x, 5, 1e-2, 0.75, 2.0, 2)),
+        "lrn_backward": (OPS.lrn_backward.default, (t(2, 6, 5, 7), x.detach(), scale, 5, 1e-2, 0.75, 2)),
+        "maxpool_forward": (OPS.maxpool_forward.default, (x, 3, 2, 0)),
+        "maxpool_backward": (OPS.maxpool_backward.default, (t(*p.shape), argmax, 5, 7, 3, 2, 0)),
+        "bias_relu": (OPS.bias_relu.default, (x, t(6, grad=True))),
+        "bias_relu_backward": (OPS.bias_relu_backward.default, (t(2, 6, 5, 7), r)),
+        "dropout": (OPS.dropout.default, (x, 0.5, 1234)),
+        "softmax_xent": (OPS.softmax_xent.default, (logits, labels)),
+        "softmax_xent_backward": (OPS.softmax_xent_backward.default,
+                                  (torch.tensor(1.0, device=device), logits.detach(), labels, lse)),
+    }
+
+
+NAMES = list(cases("cpu"))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", NAMES)
+def test_opcheck(device, name):
+    op, args = cases(device)[name]
+    torch.library.opcheck(op, args)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: ops.lrn(torch.randn(2, 6, 3, 3), size=4), "size must be odd"),
+    (lambda: ops.lrn(torch.randn(2, 6, 3, 3), groups=4), "6 channels do not split into 4 groups"),
+    (lambda: ops.lrn(torch.randn(2, 6, 3, 3, dtype=torch.float64)), "must be float32 or bfloat16, got Double"),
+    (lambda: ops.lrn(torch.randn(2, 6, 3, 3), k=0.0), "k must be > 0"),
+    (lambda: ops.max_pool(torch.randn(2, 6, 2, 2), 3, 2), "a 2x2 input is smaller than the 3x3 window"),
+    (lambda: ops.max_pool(torch.randn(6, 9, 9), 3, 2), r"must be \[N, C, H, W\]"),
+    (lambda: ops.max_pool(torch.randn(1, 1, 9, 9), 3, 2, 2), r"padding must be in \[0, kernel/2\]"),
+    (lambda: ops.bias_relu(torch.randn(2, 6, 3), torch.randn(5)), r"bias must be \[6\]"),
+    (lambda: ops.dropout(torch.randn(4), 1.5, 0), r"p must be in \[0, 1\]"),
+    (lambda: ops.softmax_cross_entropy(torch.randn(4, 3), torch.tensor([0, 1, 2])), "labels must be int64 \\[4\\]"),
+])
+def test_bad_arguments_are_clear_errors(call, message):
+    with pytest.raises(RuntimeError, match=message):
+        call()
+
+
+def test_backward_ops_are_not_differentiable_twice():
+    x = torch.randn(2, 6, 3, 3, requires_grad=True)
+    (g,) = torch.autograd.grad(ops.lrn(x).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="lrn_backward: gradients of gradients"):
+        g.sum().backward()
+
+
+def test_ops_trace_under_torch_compile():
+    # The fake implementations let the compiler trace the ops (aot_eager: no codegen needed).
+    def net(x, bias, labels):
+        h = ops.max_pool(ops.lrn(ops.bias_relu(x, bias), 5, 1e-2, 0.75, 2.0, 2), 3, 2)
+        return ops.softmax_cross_entropy(h.flatten(1), labels)
+
+    x, bias, labels = torch.randn(3, 4, 7, 7), torch.randn(4), torch.tensor([0, 5, 11])
+    compiled = torch.compile(net, backend="aot_eager", fullgraph=True)
+    torch.testing.assert_close(compiled(x, bias, labels), net(x, bias, labels))
