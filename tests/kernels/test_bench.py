@@ -1,0 +1,42 @@
+"""bench/kernels.py and the self-check run end to end (a CPU smoke run: the speed
+itself is a GPU measurement, made by bench/kernels_gpu_checks.sh)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_smoke_run_writes_tables_and_chart(tmp_path):
+    done = subprocess.run([sys.executable, "bench/kernels.py", "--device", "cpu", "--batch", "1", "--reps", "1",
+                           "--warmup", "0", "--dtype", "fp32", "--only", "pool5", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_csv(tmp_path / "kernels.csv")
+    assert list(frame["layer"]) == ["pool5"] and frame["shape"][0] == "1x256x13x13"
+    assert (frame["fwd_ours_us"] > 0).all() and (frame["fwd+bwd_speedup"] > 0).all()
+    assert "smoke run" in frame["hardware"][0]
+    assert (tmp_path / "kernels.png").stat().st_size > 1000
+    assert "| pool5 | max_pool 3x3/2 | 1x256x13x13 |" in (tmp_path / "kernels.md").read_text()
+
+
+def test_bench_refuses_cuda_without_a_gpu(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    done = subprocess.run([sys.executable, "bench/kernels.py", "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 2 and "no CUDA GPU here" in done.stderr
+
+
+def test_selfcheck_passes_on_the_cpu_path():
+    done = subprocess.run([sys.executable, "-m", "alexnet2012.kernels.selfcheck", "--device", "cpu"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("ok  ") == 16 and "0 failed" in done.stdout
