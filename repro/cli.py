@@ -15,6 +15,9 @@ from repro.report.index import write_index
 from repro.report.lecun1989_tables import write_baseline
 
 DEFAULT_RUNS = [Path("results/lecun1989/runs")]
+# Eras whose splits are not the 1989 train/test pair (AlexNet: val, val10):
+# each sweep folder below one of these becomes one per-run table (`repro runs`).
+DEFAULT_RUN_TABLES = [Path("results/alexnet2012/runs")]
 
 
 def collection_of(path: Path, roots: Sequence[Path]) -> tuple[Path, str]:
@@ -63,10 +66,27 @@ def _report(args: argparse.Namespace) -> int:
                 written += write_experiment(table_name, rows, lost, out / era)
             else:
                 written += write_baseline(rows, lost, out / era, name=args.name, stem=args.stem or name)
+    written += _run_tables(args, out)
     written.append(write_index(out, written, _tricks_catalogue()))
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _run_tables(args: argparse.Namespace, out: Path) -> list[Path]:
+    """<out>/<era>/<sweep>.{md,csv} for each sweep folder under the run-table roots."""
+    from .report.run_table import write_run_table
+
+    roots = args.run_tables if args.run_tables is not None else ([] if args.runs else DEFAULT_RUN_TABLES)
+    written: list[Path] = []
+    for root in map(Path, roots):
+        if not root.is_dir():
+            if args.run_tables is not None:  # named on the command line: say so; a missing default is fine
+                print(f"  no run records under {root}")
+            continue
+        for sweep in sorted(p for p in root.iterdir() if p.is_dir()):
+            written += write_run_table([sweep], out / root.resolve().parent.name / sweep.name)
+    return written
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -96,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--name", default="baseline",
                         help="plain runs (no experiment): which configuration name to tabulate (default: baseline)")
     report.add_argument("--stem", default=None, help="plain runs: output file stem (default: the folder's name)")
+    report.add_argument("--run-tables", action="append", type=Path, default=None, metavar="DIR",
+                        help="also write a per-run table (as `repro runs`) for each sweep folder under DIR, into "
+                             "<out>/<DIR's parent name>/<sweep>.md (default, without positional runs: "
+                             "results/alexnet2012/runs)")
     report.set_defaults(func=_report)
     runs = sub.add_parser("runs", help="one row per finished run with every evaluated split (AlexNet: val, val10)")
     runs.add_argument("runs", nargs="+", type=Path, help="directories searched (recursively) for run records")

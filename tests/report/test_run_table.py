@@ -33,3 +33,16 @@ def test_runs_table_lists_every_split_and_skips_unfinished(tmp_path):
     first = (tmp_path / "t.md").read_bytes(), (tmp_path / "t.csv").read_bytes()
     assert main(["runs", str(runs), "--out", str(tmp_path / "t")]) == 0
     assert ((tmp_path / "t.md").read_bytes(), (tmp_path / "t.csv").read_bytes()) == first
+
+
+def test_report_writes_a_run_table_per_sweep_and_links_it(tmp_path):
+    runs = tmp_path / "alexnet2012" / "runs"
+    record(runs / "alexnet_cifar10" / "0_alexnet_cifar10_seed0", 0,
+           {"val": {"loss": 1.0, "error": 30.25, "misses": 3025, "top5_error": 2.5}})
+    lecun = tmp_path / "lecun_runs"
+    lecun.mkdir()
+    out = tmp_path / "results"
+    assert main(["report", str(lecun), "--run-tables", str(runs), "--out", str(out)]) == 0
+    md = (out / "alexnet2012" / "alexnet_cifar10.md").read_text()
+    assert "| 30.25 | 2.50 |" in md
+    assert "[alexnet_cifar10.md](alexnet2012/alexnet_cifar10.md)" in (out / "REPORT.md").read_text()
