@@ -10,23 +10,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from alexnet2012.ops.torch_ops import LocalResponseNorm
+
 from . import ops
 
 
-class LRN(nn.Module):
-    """The paper's local response normalisation, per channel group, in one kernel pass."""
-
-    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0, groups: int = 1):
-        super().__init__()
-        if size < 1 or size % 2 == 0:
-            raise ValueError(f"LRN size must be odd and >= 1, got {size}")
-        self.size, self.alpha, self.beta, self.k, self.groups = size, alpha, beta, k, groups
+class LRN(LocalResponseNorm):
+    """The paper's local response normalisation, per channel group, in one kernel pass
+    (the torch implementation's arguments and checks, the kernel's forward)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ops.lrn(x, self.size, self.alpha, self.beta, self.k, self.groups)
-
-    def extra_repr(self) -> str:
-        return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, groups={self.groups}"
 
 
 class MaxPool(nn.Module):
