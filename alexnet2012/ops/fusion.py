@@ -26,6 +26,8 @@ def without_bias(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def activate(layer: nn.Module, activation: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``activation(layer(x))``, with the bias handed to a bias-fusing activation."""
-    if getattr(activation, "fuses_bias", False) and getattr(layer, "bias", None) is not None:
+    bias = getattr(layer, "bias", None)
+    # Only a per-channel bias fuses (a locally connected layer's is per position).
+    if getattr(activation, "fuses_bias", False) and bias is not None and bias.dim() == 1:
         return activation(without_bias(layer, x), layer.bias)
     return activation(layer(x))
