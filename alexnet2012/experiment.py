@@ -34,7 +34,8 @@ def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
         log.info(f"data: {data.summary()}")
         built = build_task(recipe, data, seed)
         counts = built.model.counts()
-        log.info(f"AlexNet ({recipe.model.variant}): {counts['total']:,} parameters")
+        label = recipe.model.name if recipe.model.arch == "cuda-convnet" else f"AlexNet ({recipe.model.variant})"
+        log.info(f"{label}: {counts['total']:,} parameters")
         meta = {
             "era": "alexnet2012",
             "name": config.get("name", "run"),

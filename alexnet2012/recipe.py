@@ -23,6 +23,7 @@ from repro.train.loop import BatchSource, TrainerConfig, TrainTask
 from repro.train.optim import OptimConfig, build_optimizer, build_scheduler, plateau_metric
 
 from .augment import AugmentConfig, train_batch
+from .convnet.model import ConvNetConfig, build_convnet, param_groups
 from .data import ImageData, ImageDataConfig
 from .evaluation import make_evaluator
 from .loader import SkipLog, batches
@@ -62,7 +63,7 @@ class EvalConfig:
 @dataclass(frozen=True)
 class Recipe:
     data: ImageDataConfig
-    model: AlexNetConfig
+    model: AlexNetConfig | ConvNetConfig  # the paper's network, or a cuda-convnet layer list (model.arch)
     optim: OptimConfig
     trainer: TrainerConfig
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -88,6 +89,8 @@ class Recipe:
             )
         if self.augment.crop > self.data.image_size:
             raise ConfigError(f"augment.crop={self.augment.crop} is larger than data.image_size={self.data.image_size}")
+        if self.parallel.mode == "towers" and isinstance(self.model, ConvNetConfig):
+            raise ConfigError("parallel.mode=towers splits AlexNet's two towers; a cuda-convnet net has none")
         if self.parallel.mode == "towers":
             try:
                 check_splittable(self.model)
@@ -103,7 +106,8 @@ class Recipe:
 def recipe_from_config(cfg: Mapping[str, Any]) -> Recipe:
     recipe = Recipe(
         data=parse(ImageDataConfig, cfg["data"], "data"),
-        model=parse(AlexNetConfig, cfg["model"], "model"),
+        model=parse(ConvNetConfig if (cfg["model"] or {}).get("arch") == "cuda-convnet" else AlexNetConfig,
+                    cfg["model"], "model"),
         optim=parse(OptimConfig, cfg["optim"], "optim"),
         trainer=parse(TrainerConfig, cfg["trainer"], "trainer"),
         augment=parse(AugmentConfig, cfg.get("augment") or {}, "augment"),
@@ -129,12 +133,17 @@ def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
     if recipe.model.num_classes != data.num_classes:
         raise ConfigError(f"model.num_classes={recipe.model.num_classes} but {data.name} has {data.num_classes} classes")
     device = recipe.trainer.device
-    model = build_model(recipe.model, seed)
+    if isinstance(recipe.model, ConvNetConfig):
+        model = build_convnet(recipe.model, seed)
+    else:
+        model = build_model(recipe.model, seed)
     if recipe.parallel.mode == "towers":
         trained: torch.nn.Module = TowerParallelAlexNet.from_model(model, tuple(recipe.parallel.tower_devices))
     else:
         trained = model.to(device)
-    optimizer = build_optimizer(trained.parameters(), recipe.optim)
+    # cuda-convnet nets carry per-layer rates (optim.lr scales them all); AlexNet uses optim's for every layer.
+    params = param_groups(trained, recipe.optim.lr) if isinstance(recipe.model, ConvNetConfig) else trained.parameters()
+    optimizer = build_optimizer(params, recipe.optim)
     loss_fn = build_loss(recipe.model)
     stats = replace(data.stats, mean=data.stats.mean.to(device))
     skipped = SkipLog()

@@ -1,0 +1,226 @@
+"""cuda-convnet networks from a layer list (the layers-*.cfg and layer-params-*.cfg files in one).
+
+Each `LayerSpec` is one section of Krizhevsky's layer-definition file with its
+learning parameters from the layer-params file. The semantics follow
+cuda-convnet (v1) where it differs from PyTorch's defaults:
+
+- weights ~ N(0, initW^2), biases 0;
+- ``neuron=`` applies after the layer (so ``pool1 ... neuron=relu`` pools, then rectifies);
+- pooling windows of size z, stride s: ceil((in - z) / s) + 1 outputs, the last
+  window hanging off the edge; max ignores the part outside, avg divides by
+  z^2 always (cuda-convnet's forward; its backward divides border windows by
+  their clipped size, which is not the forward's gradient: we use the true one);
+- ``rnorm``/``cmrnorm``: see norms.py (k = 1, scale divided by the window size);
+- per layer: epsW, epsB (learning rates), momW, momB, wc (weight decay, weights only).
+
+Updates: cuda-convnet keeps inc <- mom*inc - eps*(grad + wc*W), W <- W + inc;
+PyTorch's SGD (lr=eps, momentum=mom, weight_decay=wc on a mean loss) is the
+same update while the rates are constant; at a rate drop PyTorch's stored
+velocity takes the new rate at once (as documented for AlexNet's optimizer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alexnet2012.ops import OpsConfig, make
+from alexnet2012.ops.fusion import activate
+
+from .locally_connected import LocallyConnected2d
+from .norms import SameMapResponseNorm, cross_map_norm
+
+LayerType = Literal["conv", "local", "pool", "rnorm", "cmrnorm", "fc"]
+WEIGHTED = ("conv", "local", "fc")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    name: str
+    type: LayerType
+    filters: int = 0  # conv, local
+    size: int = 0  # conv, local: filterSize; pool: sizeX; norms: size
+    stride: int = 1
+    padding: int = 0
+    outputs: int = 0  # fc
+    pool: Literal["max", "avg"] = "max"
+    scale: float = 0.0  # norms: cuda-convnet's scale (divided by size or size^2 inside)
+    power: float = 0.75  # norms: pow
+    neuron: Literal["ident", "relu", "tanh"] = "ident"
+    init_w: float = 0.01  # initW: weights ~ N(0, init_w^2)
+    eps_w: float = 0.001  # epsW
+    eps_b: float = 0.002  # epsB
+    mom_w: float = 0.9  # momW
+    mom_b: float = 0.9  # momB
+    wc: float = 0.0  # weight decay of the weights
+
+    def validate(self) -> None:
+        if self.type in ("conv", "local") and (self.filters < 1 or self.size < 1):
+            raise ValueError(f"layer {self.name}: {self.type} needs filters and size >= 1")
+        if self.type in ("pool", "rnorm", "cmrnorm") and self.size < 1:
+            raise ValueError(f"layer {self.name}: {self.type} needs size >= 1")
+        if self.type == "fc" and self.outputs < 1:
+            raise ValueError(f"layer {self.name}: fc needs outputs >= 1")
+        if self.stride < 1 or self.padding < 0:
+            raise ValueError(f"layer {self.name}: stride must be >= 1 and padding >= 0")
+        if min(self.eps_w, self.eps_b, self.wc, self.init_w) < 0 or not 0 <= max(self.mom_w, self.mom_b) < 1:
+            raise ValueError(f"layer {self.name}: rates, decay and init must be >= 0, momenta in [0, 1)")
+
+
+@dataclass(frozen=True)
+class ConvNetConfig:
+    arch: Literal["cuda-convnet"] = "cuda-convnet"
+    name: str = "layers-80sec"
+    input_size: int = 32  # the square images (or crops) the first layer sees
+    in_channels: int = 3
+    layers: tuple[LayerSpec, ...] = ()
+    ops: OpsConfig = field(default_factory=OpsConfig)
+
+    @property
+    def num_classes(self) -> int:
+        return self.layers[-1].outputs if self.layers else 0
+
+    def validate(self) -> None:
+        if not self.layers or self.layers[-1].type != "fc":
+            raise ValueError("the last layer must be the fc layer that feeds the softmax")
+        names = [layer.name for layer in self.layers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"layer names must be unique, got {names}")
+        shapes(self)  # raises on a layer that does not fit its input
+        self.ops.validate()
+
+
+def pool_out(size: int, window: int, stride: int) -> int:
+    """cuda-convnet's outputsX: ceil((size - window) / stride) + 1."""
+    return -(-(size - window) // stride) + 1
+
+
+def shapes(cfg: ConvNetConfig) -> dict[str, tuple[int, ...]]:
+    """Each layer's output shape: (C, H, W), or (F,) for fc."""
+    c, s = cfg.in_channels, cfg.input_size
+    out: dict[str, tuple[int, ...]] = {}
+    flat = None
+    for layer in cfg.layers:
+        if layer.type in ("conv", "local"):
+            if flat is not None:
+                raise ValueError(f"layer {layer.name}: {layer.type} after an fc layer")
+            s = (s + 2 * layer.padding - layer.size) // layer.stride + 1
+            c = layer.filters
+        elif layer.type == "pool":
+            if layer.size > s:
+                raise ValueError(f"layer {layer.name}: a {layer.size}x{layer.size} window on {s}x{s} maps")
+            s = pool_out(s, layer.size, layer.stride)
+        elif layer.type == "fc":
+            flat = layer.outputs
+        if s < 1:
+            raise ValueError(f"layer {layer.name}: the input is too small (input_size {cfg.input_size})")
+        out[layer.name] = (flat,) if flat is not None else (c, s, s)
+    return out
+
+
+class ConvNet(nn.Module):
+    """The network of a `ConvNetConfig`; parameters are named <layer>.weight / <layer>.bias."""
+
+    def __init__(self, cfg: ConvNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.blocks = nn.ModuleDict()
+        self.neurons = nn.ModuleDict()
+        ops = cfg.ops
+        c, s = cfg.in_channels, cfg.input_size
+        sizes = shapes(cfg)
+        features = None
+        for layer in cfg.layers:
+            if layer.type == "conv":
+                block = make("conv", ops.conv, in_channels=c, out_channels=layer.filters, kernel_size=layer.size,
+                             stride=layer.stride, padding=layer.padding, groups=1)
+            elif layer.type == "local":
+                block = LocallyConnected2d(c, layer.filters, s, layer.size, layer.stride, layer.padding)
+            elif layer.type == "pool" and layer.pool == "max":
+                block = make("pool", ops.pool, kernel_size=layer.size, stride=layer.stride)
+            elif layer.type == "pool":
+                block = nn.Identity()  # avg: F.avg_pool2d in forward (no seam kind for it)
+            elif layer.type == "rnorm":
+                block = SameMapResponseNorm(layer.size, layer.scale, layer.power)
+            elif layer.type == "cmrnorm":
+                block = cross_map_norm(layer.size, layer.scale, layer.power, ops.lrn)
+            else:
+                features = features or c * s * s
+                block = nn.Linear(features, layer.outputs)
+                features = layer.outputs
+            self.blocks[layer.name] = block
+            self.neurons[layer.name] = _neuron(layer.neuron, ops)
+            shape = sizes[layer.name]
+            if len(shape) == 3:
+                c, s = shape[0], shape[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.cfg.layers:
+            block, neuron = self.blocks[layer.name], self.neurons[layer.name]
+            if layer.type == "pool":
+                x = neuron(self._pool(layer, block, x))
+            elif layer.type in WEIGHTED:
+                if layer.type == "fc":
+                    x = x.flatten(1)
+                x = activate(block, neuron, x)
+            else:
+                x = neuron(block(x))
+        return x
+
+    @staticmethod
+    def _pool(layer: LayerSpec, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        z, st, size = layer.size, layer.stride, x.shape[-1]
+        extra = (pool_out(size, z, st) - 1) * st + z - size  # how far the last window hangs off the edge
+        if layer.pool == "avg":
+            # Sum over the in-bounds part / z^2 (zeros outside add nothing).
+            return F.avg_pool2d(F.pad(x, (0, extra, 0, extra)), z, st, divisor_override=z * z)
+        # Max over the in-bounds part: the overhang is -inf, never the max.
+        return block(F.pad(x, (0, extra, 0, extra), value=float("-inf")) if extra else x)
+
+    def counts(self) -> dict[str, int]:
+        counts = {layer.name: sum(p.numel() for p in self.blocks[layer.name].parameters())
+                  for layer in self.cfg.layers if layer.type in WEIGHTED}
+        counts["total"] = sum(p.numel() for p in self.parameters())
+        return counts
+
+
+def _neuron(kind: str, ops: OpsConfig) -> nn.Module:
+    if kind == "relu":
+        return make("activation", ops.activation)
+    if kind == "tanh":
+        return nn.Tanh()
+    return nn.Identity()
+
+
+def build_convnet(cfg: ConvNetConfig, seed: int) -> ConvNet:
+    """Weights N(0, initW^2) per layer, biases 0, drawn in layer order from ``seed``."""
+    cfg.validate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = ConvNet(cfg)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in cfg.layers:
+            if layer.type in WEIGHTED:
+                block = model.blocks[layer.name]
+                block.weight.normal_(0.0, layer.init_w, generator=generator)
+                block.bias.zero_()
+    return model
+
+
+def param_groups(model: ConvNet, lr_scale: float = 1.0) -> list[dict]:
+    """One SGD group per weight and bias tensor with its layer's rates (times ``lr_scale``)."""
+    groups = []
+    for layer in model.cfg.layers:
+        if layer.type not in WEIGHTED:
+            continue
+        block = model.blocks[layer.name]
+        groups.append({"params": [block.weight], "lr": layer.eps_w * lr_scale, "momentum": layer.mom_w,
+                       "weight_decay": layer.wc, "name": f"{layer.name}.weight"})
+        groups.append({"params": [block.bias], "lr": layer.eps_b * lr_scale, "momentum": layer.mom_b,
+                       "weight_decay": 0.0, "name": f"{layer.name}.bias"})
+    return groups
