@@ -54,10 +54,16 @@ class EvalConfig:
     # the ten crops after the last pass ("never" to skip them).
     ten_crop: Literal["last", "never"] = "last"
     batch_size: int = 256
+    # > 0: also evaluate the centre crop of the first N training images (in the
+    # stored order, no augmentation) after every pass: the "train_error" column
+    # that Figure 1 of the paper plots. 0: no training-set evaluation.
+    train_subset: int = 0
 
     def validate(self) -> None:
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if self.train_subset < 0:
+            raise ValueError("train_subset must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -160,11 +166,15 @@ def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
         generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
         return train_batch(x, stats, recipe.augment, generator)
 
-    def evaluator(crops):
+    def evaluator(crops, dataset=data.val, indices=data.val_indices):
         return make_evaluator(
-            data.val, data.val_indices, stats, recipe.augment, loss_fn, crops=crops,
+            dataset, indices, stats, recipe.augment, loss_fn, crops=crops,
             batch_size=recipe.eval.batch_size, device=device, workers=workers, pin_memory=pin,
         )
+
+    eval_sets = {"val": evaluator("center")}
+    if recipe.eval.train_subset:
+        eval_sets["train"] = evaluator("center", data.train, data.train_indices[: recipe.eval.train_subset])
 
     task = TrainTask(
         model=trained,
@@ -173,7 +183,7 @@ def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
         train_x=None,
         train_y=None,
         train_source=BatchSource(n=len(data.train_indices), batches=stream),
-        eval_sets={"val": evaluator("center")},
+        eval_sets=eval_sets,
         final_eval_sets={"val10": evaluator("ten")} if recipe.eval.ten_crop == "last" else {},
         scheduler=build_scheduler(optimizer, recipe.optim, recipe.trainer.epochs),
         scheduler_metric=plateau_metric(recipe.optim),

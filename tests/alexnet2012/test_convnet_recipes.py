@@ -112,3 +112,16 @@ def test_each_recipe_trains_end_to_end(name, cifar_root, tmp_path):
                          "cc_conv_local_11pct": "layers-conv-local-11pct"}[name]
     assert m["counts"]["total"] == RECIPES[name][0] and m["passes"] == 2
     assert ("val10" in m["final"]) == (name == "cc_conv_local_11pct")  # multiview only with crops
+
+
+def test_figure1_records_training_error_every_pass(cifar_root, tmp_path):
+    m = run(config("experiment=figure1", "model=cc_fig1_tanh", f"data.root={cifar_root}", "data.verify=false",
+                   "data.download=false", "trainer.device=cpu", "trainer.epochs=2", "trainer.progress=false",
+                   "trainer.threads=1", "eval.train_subset=40", "eval.batch_size=16"), tmp_path / "r")
+    assert m["name"] == "fig1-tanh" and m["table"] == "figure1"
+    header = (tmp_path / "r" / "history.csv").read_text().splitlines()[0].split(",")
+    assert "train_error" in header and "val_error" in header
+    assert m["final"]["train"]["misses"] == round(m["final"]["train"]["error"] * 40 / 100)
+    r = recipe("figure1", "model=cc_fig1_relu")
+    assert all(layer.wc == 0 for layer in r.model.layers) and r.optim.weight_decay == 0  # no regularisation
+    assert [layer.neuron for layer in r.model.layers if layer.type == "conv"] == ["relu"] * 3
