@@ -13,8 +13,11 @@
 #if defined(__CUDACC__)
 #include <cuda_bf16.h>
 #define REPRO_HD __host__ __device__ __forceinline__
+// Loops over a compile-time window: unrolled, so the window stays in registers.
+#define REPRO_UNROLL _Pragma("unroll")
 #else
 #define REPRO_HD inline
+#define REPRO_UNROLL
 #endif
 
 namespace repro_alexnet {

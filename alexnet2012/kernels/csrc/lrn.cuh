@@ -26,12 +26,14 @@ REPRO_HD void lrn_forward_column(const T* x, T* y, float* scale, int64_t stride,
     if constexpr (H >= 0) {
         float sq[2 * H + 1], xv[2 * H + 1];
         // The window of channel c = -1: channels -1-H .. H-1.
+        REPRO_UNROLL
         for (int t = 0; t <= 2 * H; ++t) {
             const int j = t - 1 - H;
             xv[t] = (j >= 0 && j < channels) ? load(x, j * stride) : 0.0f;
             sq[t] = xv[t] * xv[t];
         }
         for (int c = 0; c < channels; ++c) {
+            REPRO_UNROLL
             for (int t = 0; t < 2 * H; ++t) {
                 sq[t] = sq[t + 1];
                 xv[t] = xv[t + 1];
@@ -40,6 +42,7 @@ REPRO_HD void lrn_forward_column(const T* x, T* y, float* scale, int64_t stride,
             xv[2 * H] = j < channels ? load(x, j * stride) : 0.0f;
             sq[2 * H] = xv[2 * H] * xv[2 * H];
             float sum = 0.0f;
+            REPRO_UNROLL
             for (int t = 0; t <= 2 * H; ++t) sum += sq[t];
             const float s = k + alpha * sum;
             store(y, c * stride, xv[H] * powf(s, -beta));
@@ -84,9 +87,11 @@ REPRO_HD void lrn_backward_column(const T* dy, const T* x, const float* scale, T
                                   float alpha, float beta) {
     if constexpr (H >= 0) {
         float dyp[2 * H + 1], xv[2 * H + 1], r[2 * H + 1];
+        REPRO_UNROLL
         for (int t = 0; t <= 2 * H; ++t)
             lrn_backward_terms(dy, x, scale, stride, channels, t - 1 - H, beta, dyp[t], xv[t], r[t]);
         for (int c = 0; c < channels; ++c) {
+            REPRO_UNROLL
             for (int t = 0; t < 2 * H; ++t) {
                 dyp[t] = dyp[t + 1];
                 xv[t] = xv[t + 1];
@@ -94,6 +99,7 @@ REPRO_HD void lrn_backward_column(const T* dy, const T* x, const float* scale, T
             }
             lrn_backward_terms(dy, x, scale, stride, channels, c + H, beta, dyp[2 * H], xv[2 * H], r[2 * H]);
             float sum = 0.0f;
+            REPRO_UNROLL
             for (int t = 0; t <= 2 * H; ++t) sum += r[t];
             store(dx, c * stride, dyp[H] - 2.0f * alpha * beta * xv[H] * sum);
         }
