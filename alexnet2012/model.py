@@ -293,5 +293,7 @@ def build_model(cfg: AlexNetConfig, seed: int) -> AlexNet:
 
 
 def build_loss(cfg: AlexNetConfig):
-    """Softmax cross-entropy (mean over the batch), from the configured implementation."""
-    return make("loss", cfg.ops.loss)
+    """Softmax cross-entropy (mean over the batch), from the configured implementation
+    (a cuda-convnet config may ask for label smoothing: the torch loss only)."""
+    smoothing = getattr(cfg, "label_smoothing", 0.0)
+    return make("loss", cfg.ops.loss, **({"label_smoothing": smoothing} if smoothing else {}))

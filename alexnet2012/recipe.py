@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import torch
 
+from modern_tricks import apply_tricks
 from repro.config import ConfigError, parse
 from repro.train.distributed import launched_by_torchrun
 from repro.train.loop import BatchSource, TrainerConfig, TrainTask
@@ -75,6 +76,7 @@ class Recipe:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tricks: tuple[str, ...] = ()  # the trick2012 selection, in the order applied (modern_tricks/cifar2012.py)
 
     def check(self) -> None:
         under_torchrun = launched_by_torchrun()
@@ -120,6 +122,8 @@ def recipe_from_config(cfg: Mapping[str, Any]) -> Recipe:
         parallel=parse(ParallelConfig, cfg.get("parallel") or {}, "parallel"),
         eval=parse(EvalConfig, cfg.get("eval") or {}, "eval"),
     )
+    recipe, applied = apply_tricks(recipe, cfg.get("trick2012") or {}, era="alexnet2012")
+    recipe = replace(recipe, tricks=tuple(a.name for a in applied))
     cap = recipe.trainer.max_epochs
     if cap and recipe.trainer.epochs > cap:
         recipe = replace(recipe, trainer=replace(recipe.trainer, epochs=cap))

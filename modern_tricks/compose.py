@@ -16,7 +16,7 @@ from typing import Any
 
 from repro.config import ConfigError, parse
 
-from .trick import TRICKS, Trick, changed_fields
+from .trick import TRICKS_BY_ERA, Trick, changed_fields
 
 
 @dataclass(frozen=True)
@@ -26,19 +26,23 @@ class Applied:
     changed: tuple[str, ...]
 
 
-def ordered(names) -> list[Trick]:
-    unknown = sorted(set(names) - set(TRICKS))
+def ordered(names, era: str = "lecun1989") -> list[Trick]:
+    catalogue = TRICKS_BY_ERA[era]
+    group = "trick" if era == "lecun1989" else "trick2012"
+    unknown = sorted(set(names) - set(catalogue))
     if unknown:
-        raise ConfigError(f"trick: unknown trick(s) {unknown}; known: {sorted(TRICKS)}")
-    return sorted((TRICKS[n] for n in set(names)), key=lambda t: (t.stage, t.name))
+        raise ConfigError(f"{group}: unknown trick(s) {unknown}; known: {sorted(catalogue)}")
+    return sorted((catalogue[n] for n in set(names)), key=lambda t: (t.stage, t.name))
 
 
-def apply_tricks(recipe: Any, selection: Mapping[str, Mapping[str, Any] | None]) -> tuple[Any, tuple[Applied, ...]]:
+def apply_tricks(recipe: Any, selection: Mapping[str, Mapping[str, Any] | None],
+                 era: str = "lecun1989") -> tuple[Any, tuple[Applied, ...]]:
     """``selection`` maps trick name -> its parameters (the `trick` config
-    group, e.g. {"softmax_ce": {"sgd_lr": 0.01}, "relu": {}})."""
+    group, e.g. {"softmax_ce": {"sgd_lr": 0.01}, "relu": {}}); ``era`` picks
+    the catalogue (1989: `trick`, 2012: `trick2012`)."""
     applied: list[Applied] = []
     set_by: dict[str, Trick] = {}
-    for trick in ordered(selection):
+    for trick in ordered(selection, era):
         params = parse(trick.params, selection[trick.name] or {}, f"trick.{trick.name}")
         new = trick.apply(recipe, params)
         changed = changed_fields(recipe, new)
@@ -55,7 +59,7 @@ def apply_tricks(recipe: Any, selection: Mapping[str, Mapping[str, Any] | None])
             set_by[f] = trick
         recipe = new
         applied.append(Applied(trick.name, params, tuple(sorted(changed))))
-    problems = [f"trick {t.name}: {p}" for t in ordered(selection) for p in t.check(recipe)]
+    problems = [f"trick {t.name}: {p}" for t in ordered(selection, era) for p in t.check(recipe)]
     if problems:
         raise ConfigError("; ".join(problems))
     return recipe, tuple(applied)

@@ -48,15 +48,20 @@ class Trick:
     params: type = NoParams  # frozen dataclass; defaults equal conf/trick/<name>.yaml
     # Problems with the composed recipe this trick cannot live with (empty: none).
     check: Callable[[Any], list[str]] = lambda recipe: []
+    # The era whose recipe it edits: each era has its own catalogue (the same
+    # change, e.g. dropout, edits different fields in 1989 and in 2012).
+    era: str = "lecun1989"
 
 
-TRICKS: dict[str, Trick] = {}
+TRICKS_BY_ERA: dict[str, dict[str, Trick]] = {"lecun1989": {}, "alexnet2012": {}}
+TRICKS = TRICKS_BY_ERA["lecun1989"]  # the 1989 catalogue (the `trick` group of lecun1989)
 
 
 def register(trick: Trick) -> Trick:
-    if trick.name in TRICKS:
-        raise ValueError(f"trick {trick.name!r} registered twice")
-    TRICKS[trick.name] = trick
+    catalogue = TRICKS_BY_ERA.setdefault(trick.era, {})
+    if trick.name in catalogue:
+        raise ValueError(f"trick {trick.name!r} registered twice for {trick.era}")
+    catalogue[trick.name] = trick
     return trick
 
 

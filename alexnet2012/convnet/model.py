@@ -21,7 +21,7 @@ velocity takes the new rate at once (as documented for AlexNet's optimizer).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -79,14 +79,37 @@ class ConvNetConfig:
     in_channels: int = 3
     layers: tuple[LayerSpec, ...] = ()
     ops: OpsConfig = field(default_factory=OpsConfig)
+    # Switches for the 2012-era ablations (modern_tricks/cifar2012.py); the
+    # defaults build the layer list exactly as written.
+    response_norm: bool = True  # false: skip every rnorm/cmrnorm layer
+    pool_size: int = 0  # > 0: every pooling window this size (2 with stride 2 = non-overlapping)
+    neuron: Literal["as_listed", "relu", "tanh"] = "as_listed"  # replace every non-identity neuron
+    dropout: float = 0.0  # > 0: dropout with this p on the input of the last fc layer
+    batchnorm: bool = False  # BatchNorm after every conv and local layer, before its neuron
+    label_smoothing: float = 0.0  # of the softmax cross-entropy
 
     @property
     def num_classes(self) -> int:
         return self.layers[-1].outputs if self.layers else 0
 
+    def effective_layers(self) -> tuple[LayerSpec, ...]:
+        """The layer list with the ablation switches applied."""
+        out = []
+        for layer in self.layers:
+            if layer.type in ("rnorm", "cmrnorm") and not self.response_norm:
+                continue
+            if layer.type == "pool" and self.pool_size:
+                layer = replace(layer, size=self.pool_size)
+            if self.neuron != "as_listed" and layer.neuron != "ident":
+                layer = replace(layer, neuron=self.neuron)
+            out.append(layer)
+        return tuple(out)
+
     def validate(self) -> None:
         if not self.layers or self.layers[-1].type != "fc":
             raise ValueError("the last layer must be the fc layer that feeds the softmax")
+        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.label_smoothing < 1.0 or self.pool_size < 0:
+            raise ValueError("dropout and label_smoothing must be in [0, 1), pool_size >= 0")
         names = [layer.name for layer in self.layers]
         if len(set(names)) != len(names):
             raise ValueError(f"layer names must be unique, got {names}")
@@ -104,7 +127,7 @@ def shapes(cfg: ConvNetConfig) -> dict[str, tuple[int, ...]]:
     c, s = cfg.in_channels, cfg.input_size
     out: dict[str, tuple[int, ...]] = {}
     flat = None
-    for layer in cfg.layers:
+    for layer in cfg.effective_layers():
         if layer.type in ("conv", "local"):
             if flat is not None:
                 raise ValueError(f"layer {layer.name}: {layer.type} after an fc layer")
@@ -128,13 +151,17 @@ class ConvNet(nn.Module):
     def __init__(self, cfg: ConvNetConfig):
         super().__init__()
         self.cfg = cfg
+        self.layers = cfg.effective_layers()
         self.blocks = nn.ModuleDict()
         self.neurons = nn.ModuleDict()
+        self.norms = nn.ModuleDict()  # batchnorm switch: after conv/local layers
         ops = cfg.ops
         c, s = cfg.in_channels, cfg.input_size
         sizes = shapes(cfg)
         features = None
-        for layer in cfg.layers:
+        # The dropout switch: on the last fc layer's input, through the seam.
+        self.drop = make("dropout", ops.dropout, p=cfg.dropout) if cfg.dropout else nn.Identity()
+        for layer in self.layers:
             if layer.type == "conv":
                 block = make("conv", ops.conv, in_channels=c, out_channels=layer.filters, kernel_size=layer.size,
                              stride=layer.stride, padding=layer.padding, groups=1)
@@ -155,17 +182,24 @@ class ConvNet(nn.Module):
             self.blocks[layer.name] = block
             self.neurons[layer.name] = _neuron(layer.neuron, ops)
             shape = sizes[layer.name]
+            if cfg.batchnorm and layer.type in ("conv", "local"):
+                self.norms[layer.name] = nn.BatchNorm2d(shape[0])
             if len(shape) == 3:
                 c, s = shape[0], shape[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.cfg.layers:
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
             block, neuron = self.blocks[layer.name], self.neurons[layer.name]
             if layer.type == "pool":
                 x = neuron(self._pool(layer, block, x))
+            elif layer.name in self.norms:
+                x = neuron(self.norms[layer.name](block(x)))
             elif layer.type in WEIGHTED:
                 if layer.type == "fc":
                     x = x.flatten(1)
+                if i == last:
+                    x = self.drop(x)
                 x = activate(block, neuron, x)
             else:
                 x = neuron(block(x))
@@ -183,7 +217,7 @@ class ConvNet(nn.Module):
 
     def counts(self) -> dict[str, int]:
         counts = {layer.name: sum(p.numel() for p in self.blocks[layer.name].parameters())
-                  for layer in self.cfg.layers if layer.type in WEIGHTED}
+                  for layer in self.layers if layer.type in WEIGHTED}
         counts["total"] = sum(p.numel() for p in self.parameters())
         return counts
 
@@ -204,7 +238,7 @@ def build_convnet(cfg: ConvNetConfig, seed: int) -> ConvNet:
         model = ConvNet(cfg)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for layer in cfg.layers:
+        for layer in model.layers:
             if layer.type in WEIGHTED:
                 block = model.blocks[layer.name]
                 block.weight.normal_(0.0, layer.init_w, generator=generator)
@@ -215,7 +249,7 @@ def build_convnet(cfg: ConvNetConfig, seed: int) -> ConvNet:
 def param_groups(model: ConvNet, lr_scale: float = 1.0) -> list[dict]:
     """One SGD group per weight and bias tensor with its layer's rates (times ``lr_scale``)."""
     groups = []
-    for layer in model.cfg.layers:
+    for layer in model.layers:
         if layer.type not in WEIGHTED:
             continue
         block = model.blocks[layer.name]
@@ -223,4 +257,7 @@ def param_groups(model: ConvNet, lr_scale: float = 1.0) -> list[dict]:
                        "weight_decay": layer.wc, "name": f"{layer.name}.weight"})
         groups.append({"params": [block.bias], "lr": layer.eps_b * lr_scale, "momentum": layer.mom_b,
                        "weight_decay": 0.0, "name": f"{layer.name}.bias"})
+    if model.norms:  # the batchnorm switch's scales and shifts: the default rates, no decay
+        groups.append({"params": list(model.norms.parameters()), "lr": 0.001 * lr_scale, "momentum": 0.9,
+                       "weight_decay": 0.0, "name": "batchnorm"})
     return groups

@@ -42,7 +42,7 @@ def test_layer_shapes_and_parameter_counts(name):
 
 def model_output(model, cfg, upto, x):
     """The output of the first ``upto`` layers of ``model`` (the forward's steps, stopped early)."""
-    layers = cfg.layers
+    layers = model.layers
     for layer in layers[:upto]:
         block, neuron = model.blocks[layer.name], model.neurons[layer.name]
         if layer.type == "pool":

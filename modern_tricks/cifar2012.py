@@ -1,0 +1,167 @@
+"""The 2012 era's tricks: ablations of the AlexNet paper's choices, and the modern
+changes since, on cuda-convnet's CIFAR-10 recipes (alexnet2012 with a
+`cuda-convnet` model; selected by `trick2012=[...]`).
+
+Each edits the alexnet2012 Recipe: the model's ablation switches
+(alexnet2012/convnet/model.py), the optimizer, the schedule or the trainer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .trick import Stage, Trick, edit, register
+
+ERA = "alexnet2012"
+
+
+def _cuda_convnet_only(recipe) -> list[str]:
+    if getattr(recipe.model, "arch", None) != "cuda-convnet":
+        return ["the 2012 tricks edit cuda-convnet's CIFAR-10 nets (model=cc_*, e.g. experiment=cc_layers_18pct)"]
+    return []
+
+
+def _trick(**kwargs) -> Trick:
+    return register(Trick(era=ERA, check=_cuda_convnet_only, **kwargs))
+
+
+# --- ablations of the paper's choices -------------------------------------------------------
+
+NO_RESPONSE_NORM = _trick(
+    name="no_response_norm",
+    origin="ablates Krizhevsky et al. 2012, section 3.3 (response normalization: CIFAR-10 13% -> 11%)",
+    summary="drop every response-normalisation layer",
+    stage=Stage.ARCHITECTURE,
+    changes=("model.response_norm",),
+    apply=lambda r, p: edit(r, {"model.response_norm": False}),
+)
+
+NON_OVERLAPPING_POOL = _trick(
+    name="non_overlapping_pool",
+    origin="ablates Krizhevsky et al. 2012, section 3.4 (overlapping pooling, z=3 s=2 vs z=s=2)",
+    summary="2x2 pooling windows at stride 2 instead of 3x3 (same output sizes)",
+    stage=Stage.ARCHITECTURE,
+    changes=("model.pool_size",),
+    apply=lambda r, p: edit(r, {"model.pool_size": 2}),
+)
+
+TANH = _trick(
+    name="tanh",
+    origin="ablates Krizhevsky et al. 2012, section 3.1 (ReLU nonlinearity; Figure 1)",
+    summary="tanh wherever the net has ReLU",
+    stage=Stage.ARCHITECTURE,
+    changes=("model.neuron",),
+    apply=lambda r, p: edit(r, {"model.neuron": "tanh"}),
+)
+
+
+@dataclass(frozen=True)
+class DropoutParams:
+    p: float = 0.5  # the paper's
+
+    def validate(self) -> None:
+        if not 0.0 < self.p < 1.0:
+            raise ValueError("p must be in (0, 1)")
+
+
+DROPOUT = _trick(
+    name="dropout",
+    origin="Hinton et al. 2012; Krizhevsky et al. 2012, section 4.2",
+    summary="dropout (p=0.5) on the input of the last fully connected layer",
+    stage=Stage.ARCHITECTURE,
+    changes=("model.dropout",),
+    params=DropoutParams,
+    apply=lambda r, p: edit(r, {"model.dropout": p.p}),
+)
+
+# --- modern changes -----------------------------------------------------------------------------
+
+BATCHNORM = _trick(
+    name="batchnorm",
+    origin="Ioffe & Szegedy 2015 (batch normalization)",
+    summary="BatchNorm after every convolutional and locally connected layer, before its neuron",
+    stage=Stage.ARCHITECTURE,
+    changes=("model.batchnorm",),
+    apply=lambda r, p: edit(r, {"model.batchnorm": True}),
+)
+
+
+@dataclass(frozen=True)
+class LabelSmoothingParams:
+    epsilon: float = 0.1
+
+    def validate(self) -> None:
+        if not 0.0 < self.epsilon < 1.0:
+            raise ValueError("epsilon must be in (0, 1)")
+
+
+def _torch_loss(recipe) -> list[str]:
+    problems = _cuda_convnet_only(recipe)
+    if recipe.model.ops.loss != "torch":
+        problems.append("label smoothing needs model.ops.loss=torch (the custom loss kernel has none)")
+    return problems
+
+
+LABEL_SMOOTHING = register(Trick(
+    era=ERA,
+    name="label_smoothing",
+    origin="Szegedy et al. 2016 (label smoothing)",
+    summary="softmax cross-entropy against targets smoothed by epsilon=0.1",
+    stage=Stage.LOSS,
+    changes=("model.label_smoothing",),
+    params=LabelSmoothingParams,
+    apply=lambda r, p: edit(r, {"model.label_smoothing": p.epsilon}),
+    check=_torch_loss,
+))
+
+
+@dataclass(frozen=True)
+class AdamWParams:
+    lr: float = 1.0  # multiplies the per-layer rates: epsW 1e-3 -> AdamW's usual 1e-3
+
+    def validate(self) -> None:
+        if self.lr <= 0:
+            raise ValueError("lr must be > 0")
+
+
+ADAMW = _trick(
+    name="adamw",
+    origin="Kingma & Ba 2015; Loshchilov & Hutter 2019 (decoupled weight decay)",
+    summary="AdamW with the layers' rates as its step sizes and their wc as decoupled decay",
+    stage=Stage.OPTIMIZER,
+    changes=("optim.name", "optim.lr"),
+    params=AdamWParams,
+    apply=lambda r, p: edit(r, {"optim.name": "adamw", "optim.lr": p.lr}),
+)
+
+
+@dataclass(frozen=True)
+class OneCycleParams:
+    peak: float = 4.0  # times the per-layer rates at the top of the cycle
+    final: float = 0.04  # times the per-layer rates at the start and the end
+    warmup: float = 0.3
+
+    def validate(self) -> None:
+        if not 0 < self.final < self.peak:
+            raise ValueError("need 0 < final < peak")
+
+
+ONE_CYCLE = _trick(
+    name="one_cycle",
+    origin="Smith & Topin 2019 (super-convergence, one-cycle schedule)",
+    summary="one cycle per run: warm up to 4x the layers' rates over 30% of the passes, cosine down",
+    stage=Stage.SCHEDULE,
+    changes=("optim.schedule", "optim.lr", "optim.lr_final", "optim.warmup"),
+    params=OneCycleParams,
+    apply=lambda r, p: edit(r, {"optim.schedule": "onecycle", "optim.lr": p.peak, "optim.lr_final": p.final,
+                                "optim.warmup": p.warmup}),
+)
+
+MIXED_PRECISION = _trick(
+    name="mixed_precision",
+    origin="Micikevicius et al. 2018 (mixed precision training); bfloat16 autocast",
+    summary="forward and loss under bfloat16 autocast, fp32 weights",
+    stage=Stage.TRAINING,
+    changes=("trainer.precision",),
+    apply=lambda r, p: edit(r, {"trainer.precision": "bf16"}),
+)

@@ -1,0 +1,134 @@
+"""The 2012 era's tricks on cuda-convnet's CIFAR-10 nets: each changes exactly its
+fields and the network the way it says; they compose in any order; misuse is refused."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from alexnet2012.convnet.model import build_convnet
+from alexnet2012.recipe import build_task, recipe_from_config
+from modern_tricks import TRICKS_BY_ERA, apply_tricks
+from repro.config import ConfigError
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+ALL = ("no_response_norm", "non_overlapping_pool", "tanh", "dropout", "batchnorm", "label_smoothing", "adamw",
+       "one_cycle", "mixed_precision")
+
+
+def config(*overrides):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return OmegaConf.to_container(compose("alexnet2012", overrides=list(overrides)), resolve=True)
+
+
+def recipe(*tricks, experiment="cc_layers_18pct", extra=()):
+    return recipe_from_config(config(f"experiment={experiment}", f"trick2012=[{','.join(tricks)}]", *extra))
+
+
+def test_catalogue_and_yaml_defaults_agree():
+    assert set(TRICKS_BY_ERA["alexnet2012"]) == set(ALL)
+    for name in ALL:
+        trick = TRICKS_BY_ERA["alexnet2012"][name]
+        assert trick.era == "alexnet2012" and trick.origin and trick.summary
+        yaml = OmegaConf.to_container(OmegaConf.load(Path(CONF) / "trick2012" / f"{name}.yaml"))
+        assert trick.params(**yaml) == trick.params(), name  # the yaml holds the code's defaults
+
+
+EXPECTED = {
+    "no_response_norm": {"model.response_norm": False},
+    "non_overlapping_pool": {"model.pool_size": 2},
+    "tanh": {"model.neuron": "tanh"},
+    "dropout": {"model.dropout": 0.5},
+    "batchnorm": {"model.batchnorm": True},
+    "label_smoothing": {"model.label_smoothing": 0.1},
+    "adamw": {"optim.name": "adamw"},  # optim.lr stays 1.0: the layers' own rates
+    "one_cycle": {"optim.schedule": "onecycle", "optim.lr": 4.0, "optim.lr_final": 0.04},  # warmup 0.3 = the default
+    "mixed_precision": {"trainer.precision": "bf16"},
+}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_each_trick_changes_exactly_its_fields(name):
+    from modern_tricks.trick import flat_fields
+
+    base, new = flat_fields(recipe()), flat_fields(recipe(name))
+    changed = {k: new[k] for k in new if new[k] != base[k] and k != "tricks"}
+    assert changed == EXPECTED[name]
+
+
+def test_tricks_change_the_network_as_described():
+    base = build_convnet(recipe().model, 0)
+    no_norm = build_convnet(recipe("no_response_norm").model, 0)
+    assert [layer.type for layer in no_norm.layers].count("rnorm") == 0
+    assert [layer.type for layer in base.layers].count("rnorm") == 2
+    assert no_norm.counts()["total"] == base.counts()["total"] == 89_578
+    x = torch.randn(3, 3, 32, 32) * 50
+    pooled = build_convnet(recipe("non_overlapping_pool").model, 0)
+    assert {layer.size for layer in pooled.layers if layer.type == "pool"} == {2}
+    assert pooled(x).shape == (3, 10)  # the same sizes: 32 -> 16 -> 8 -> 4
+    tanh = build_convnet(recipe("tanh").model, 0)
+    assert all(isinstance(m, torch.nn.Tanh) for n, m in tanh.neurons.items() if n in ("conv2", "conv3", "pool1"))
+    bn = build_convnet(recipe("batchnorm").model, 0)
+    assert sorted(bn.norms) == ["conv1", "conv2", "conv3"]
+    assert bn.counts()["total"] == 89_578 + 2 * (32 + 32 + 64)
+    drop = build_convnet(recipe("dropout").model, 0).train()
+    torch.manual_seed(0)
+    assert not torch.equal(drop(x), drop(x))  # masks differ call to call in training
+    assert torch.equal(drop.eval()(x), drop.eval()(x))
+
+
+def test_order_never_matters():
+    names = ("tanh", "dropout", "adamw", "one_cycle")
+    results = {recipe(*perm) for perm in itertools.permutations(names)}
+    assert len({(r.model, r.optim, r.trainer) for r in results}) == 1
+    assert recipe(*names).tricks == ("dropout", "tanh", "adamw", "one_cycle")  # stage order, then name
+
+
+def test_misuse_is_refused():
+    with pytest.raises(ConfigError, match=r"trick2012: unknown trick\(s\) \['relu'\]"):
+        apply_tricks(recipe(), {"relu": {}}, era="alexnet2012")  # (Hydra refuses it earlier, from the CLI)
+    with pytest.raises(ConfigError, match="the 2012 tricks edit cuda-convnet's CIFAR-10 nets"):
+        recipe("dropout", experiment="alexnet_cifar10")
+    with pytest.raises(ConfigError, match="label smoothing needs model.ops.loss=torch"):
+        recipe("label_smoothing", extra=("model/ops=custom",))
+    with pytest.raises(ConfigError, match="p must be in"):
+        recipe("dropout", extra=("trick2012.dropout.p=1.5",))
+
+
+def test_adamw_and_label_smoothing_reach_the_optimizer_and_loss(cifar_like):
+    r = recipe("adamw", "label_smoothing", extra=(f"data.root={cifar_like}", "data.verify=false",
+                                                   "data.download=false", "trainer.device=cpu"))
+    from alexnet2012.data import load_image_data
+
+    built = build_task(r, load_image_data(r.data), 0)
+    assert isinstance(built.task.optimizer, torch.optim.AdamW)
+    assert {g["lr"] for g in built.task.optimizer.param_groups} == {0.001, 0.002}
+    assert built.task.loss_fn.label_smoothing == 0.1
+
+
+def test_every_trick_at_once_trains(cifar_like, tmp_path):
+    from alexnet2012.experiment import run
+
+    m = run(config("experiment=cc_layers_18pct", f"trick2012=[{','.join(t for t in ALL if t != 'tanh')}]",
+                   f"data.root={cifar_like}", "data.verify=false", "data.download=false", "trainer.device=cpu",
+                   "trainer.epochs=2", "trainer.progress=false", "trainer.threads=1", "eval.batch_size=16"),
+            tmp_path / "r")
+    # Applied by stage, then by name; the record lists them so.
+    assert m["passes"] == 2 and list(m["recipe"]["tricks"]) == [
+        "batchnorm", "dropout", "no_response_norm", "non_overlapping_pool", "label_smoothing", "adamw", "one_cycle",
+        "mixed_precision"]
+
+
+@pytest.fixture
+def cifar_like(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "alexnet2012"))
+    from tests.alexnet2012.conftest import write_cifar  # the miniature CIFAR-10 pickles
+
+    return write_cifar(tmp_path / "data")
