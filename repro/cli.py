@@ -86,10 +86,10 @@ def _run_tables(args: argparse.Namespace, out: Path) -> list[Path]:
             continue
         for sweep in sorted(p for p in root.iterdir() if p.is_dir()):
             written += write_run_table([sweep], out / root.resolve().parent.name / sweep.name)
-            if sweep.name == "figure1":  # the AlexNet paper's Figure 1: curves and epochs to 25%
+            if sweep.name.startswith("figure1"):  # the AlexNet paper's Figure 1: curves and epochs to 25%
                 from .report.figure1 import write_figure1
 
-                written += write_figure1(sweep, out / root.resolve().parent.name / "figure1_curves")
+                written += write_figure1(sweep, out / root.resolve().parent.name / f"{sweep.name}_curves")
     return written
 
 
