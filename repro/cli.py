@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from repro.report.collect import Skipped, collect
+from repro.report.cudaconvnet_table import is_cudaconvnet_sweep, write_cudaconvnet_table
 from repro.report.experiment_table import write_experiment
 from repro.report.index import write_index
 from repro.report.lecun1989_tables import write_baseline
@@ -86,10 +87,13 @@ def _run_tables(args: argparse.Namespace, out: Path) -> list[Path]:
             continue
         for sweep in sorted(p for p in root.iterdir() if p.is_dir()):
             written += write_run_table([sweep], out / root.resolve().parent.name / sweep.name)
+            # The 2012 era's CIFAR-10 comparisons go to <out>/cifar10/.
             if sweep.name.startswith("figure1"):  # the AlexNet paper's Figure 1: curves and epochs to 25%
                 from .report.figure1 import write_figure1
 
-                written += write_figure1(sweep, out / root.resolve().parent.name / f"{sweep.name}_curves")
+                written += write_figure1(sweep, out / "cifar10" / sweep.name)
+            elif is_cudaconvnet_sweep(sweep):
+                written += write_cudaconvnet_table(sweep, out / "cifar10" / sweep.name)
     return written
 
 

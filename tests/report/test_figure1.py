@@ -29,9 +29,9 @@ def test_figure1_table_and_plot(tmp_path):
     assert main(["report", str(tmp_path / "none_lecun"), "--run-tables", str(sweep.parent), "--out", str(out)]) == 2
     (tmp_path / "none_lecun").mkdir()
     assert main(["report", str(tmp_path / "none_lecun"), "--run-tables", str(sweep.parent), "--out", str(out)]) == 0
-    md = (out / "alexnet2012" / "figure1_curves.md").read_text()
+    md = (out / "cifar10" / "figure1.md").read_text()
     assert "| fig1-relu | 4 | 2 | 15.00 | 20.00 | 2.0 | test cpu |" in md
     assert "| fig1-tanh | 13 | 12 |" in md
     assert "**tanh / ReLU epochs to 25%: 6.0** (paper: ~6)" in md
-    assert (out / "alexnet2012" / "figure1_curves.png").stat().st_size > 5000
-    assert "figure1_curves" in (out / "REPORT.md").read_text()
+    assert (out / "cifar10" / "figure1.png").stat().st_size > 5000
+    assert "cifar10/figure1.md" in (out / "REPORT.md").read_text()
