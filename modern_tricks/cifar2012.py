@@ -165,3 +165,21 @@ MIXED_PRECISION = _trick(
     changes=("trainer.precision",),
     apply=lambda r, p: edit(r, {"trainer.precision": "bf16"}),
 )
+
+CHANNELS_LAST = _trick(
+    name="channels_last",
+    origin="PyTorch channels-last memory format (NHWC, the layout tensor-core convolutions prefer)",
+    summary="weights and training batches in NHWC memory order",
+    stage=Stage.TRAINING,
+    changes=("trainer.channels_last",),
+    apply=lambda r, p: edit(r, {"trainer.channels_last": True}),
+)
+
+TORCH_COMPILE = _trick(
+    name="torch_compile",
+    origin="PyTorch 2 (Ansel et al. 2024, torch.compile: TorchDynamo + TorchInductor)",
+    summary="the training forward and backward compiled by torch.compile",
+    stage=Stage.TRAINING,
+    changes=("trainer.compile",),
+    apply=lambda r, p: edit(r, {"trainer.compile": True}),
+)

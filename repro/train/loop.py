@@ -66,6 +66,12 @@ class TrainerConfig:
     # "bf16": forward and loss under torch.autocast in bfloat16, weights and
     # updates in float32 (mixed precision, Micikevicius et al. 2018). Eager only.
     precision: Literal["fp32", "bf16"] = "fp32"
+    # Speed switches of the eager backend (the 2012 era's tricks channels_last
+    # and torch_compile): the model's 4-D weights and every 4-D training batch in
+    # NHWC memory order; the training forward through torch.compile (evaluation
+    # and checkpoints use the plain module, so records do not depend on it).
+    channels_last: bool = False
+    compile: bool = False
     # A cap on passes applied after every trick (0 = none): quick looks and
     # smoke sweeps (`trainer.max_epochs=1`) without editing each row's recipe.
     max_epochs: int = 0
@@ -310,16 +316,21 @@ def fit(
     fused = task.fused_steps is not None
     if fused and bs != 1:
         raise ValueError(f"a fused backend runs per-example steps; trainer.batch_size must be 1, not {bs}")
-    if fused and cfg.precision != "fp32":
-        raise ValueError(f"trainer.precision={cfg.precision} runs on the eager backend only")
+    if fused and (cfg.precision != "fp32" or cfg.channels_last or cfg.compile):
+        raise ValueError("trainer.precision, channels_last and compile apply to the eager backend only")
     if fused and (source is not None or world.distributed):
         raise ValueError("a fused backend trains on in-memory data in one process")
     if steps_per_epoch < 1:
         raise ValueError(f"{n} training examples make no full batch of {bs} across {world.size} processes")
     # Forward through DDP while training (it all-reduces the gradients); the
     # bare module for evaluation and checkpoints, so records do not depend on it.
+    if cfg.channels_last:
+        task.model.to(memory_format=torch.channels_last)
     train_model = DistributedDataParallel(task.model) if world.distributed else task.model
-    advance = _fused_step(task) if fused else _eager_step(task, train_model, device, cfg.precision)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
+    advance = _fused_step(task) if fused else _eager_step(task, train_model, device, cfg.precision,
+                                                          cfg.channels_last)
     segment_start = time.perf_counter()
     wall_before = state.wall_time_s
 
@@ -431,7 +442,7 @@ def fit(
 
 
 def _eager_step(
-    task: TrainTask, model: nn.Module, device: torch.device, precision: str
+    task: TrainTask, model: nn.Module, device: torch.device, precision: str, channels_last: bool = False
 ) -> Callable[[torch.Tensor, torch.Tensor], float]:
     """One PyTorch forward/backward/update on one batch; returns loss * batch size."""
     autocast = precision == "bf16"
@@ -441,6 +452,8 @@ def _eager_step(
         xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
         if task.batch_transform is not None:
             xb = task.batch_transform(xb)
+        if channels_last and xb.dim() == 4:
+            xb = xb.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             loss = task.loss_fn(model(xb), yb)
         task.optimizer.zero_grad(set_to_none=True)

@@ -18,7 +18,7 @@ from repro.config import ConfigError
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 ALL = ("no_response_norm", "non_overlapping_pool", "tanh", "dropout", "batchnorm", "label_smoothing", "adamw",
-       "one_cycle", "mixed_precision")
+       "one_cycle", "mixed_precision", "channels_last", "torch_compile")
 
 
 def config(*overrides):
@@ -49,6 +49,8 @@ EXPECTED = {
     "adamw": {"optim.name": "adamw"},  # optim.lr stays 1.0: the layers' own rates
     "one_cycle": {"optim.schedule": "onecycle", "optim.lr": 4.0, "optim.lr_final": 0.04},  # warmup 0.3 = the default
     "mixed_precision": {"trainer.precision": "bf16"},
+    "channels_last": {"trainer.channels_last": True},
+    "torch_compile": {"trainer.compile": True},
 }
 
 
@@ -114,14 +116,16 @@ def test_adamw_and_label_smoothing_reach_the_optimizer_and_loss(cifar_like):
 def test_every_trick_at_once_trains(cifar_like, tmp_path):
     from alexnet2012.experiment import run
 
-    m = run(config("experiment=cc_layers_18pct", f"trick2012=[{','.join(t for t in ALL if t != 'tanh')}]",
+    # All but tanh (it would replace nothing else) and torch_compile (its own test: compile time).
+    m = run(config("experiment=cc_layers_18pct",
+                   f"trick2012=[{','.join(t for t in ALL if t not in ('tanh', 'torch_compile'))}]",
                    f"data.root={cifar_like}", "data.verify=false", "data.download=false", "trainer.device=cpu",
                    "trainer.epochs=2", "trainer.progress=false", "trainer.threads=1", "eval.batch_size=16"),
             tmp_path / "r")
     # Applied by stage, then by name; the record lists them so.
     assert m["passes"] == 2 and list(m["recipe"]["tricks"]) == [
         "batchnorm", "dropout", "no_response_norm", "non_overlapping_pool", "label_smoothing", "adamw", "one_cycle",
-        "mixed_precision"]
+        "channels_last", "mixed_precision"]
 
 
 @pytest.fixture
@@ -132,3 +136,14 @@ def cifar_like(tmp_path):
     from tests.alexnet2012.conftest import write_cifar  # the miniature CIFAR-10 pickles
 
     return write_cifar(tmp_path / "data")
+
+
+def test_torch_compile_trains_to_the_same_losses(cifar_like, tmp_path):
+    from alexnet2012.experiment import run
+
+    common = ("experiment=cc_layers_80sec", f"data.root={cifar_like}", "data.verify=false", "data.download=false",
+              "trainer.device=cpu", "trainer.epochs=1", "trainer.progress=false", "trainer.threads=1",
+              "eval.batch_size=16")
+    plain = run(config(*common), tmp_path / "plain")
+    compiled = run(config(*common, "trick2012=[torch_compile,channels_last]"), tmp_path / "compiled")
+    assert compiled["final"]["val"]["loss"] == pytest.approx(plain["final"]["val"]["loss"], rel=1e-4)
