@@ -46,9 +46,15 @@ def write_figure1(sweep: Path, stem: Path) -> list[Path]:
                      "final_train_error": float(curve.iloc[-1]), "final_val_error": float(m["final"]["val"]["error"]),
                      "wall_time_s": float(m["wall_time_s"]), "hardware": (m.get("environment") or {}).get("hardware")})
     rows.sort(key=lambda r: r["row"])
-    relu = next((r["epochs_to_25"] for r in rows if "relu" in r["row"]), None)
-    tanh = next((r["epochs_to_25"] for r in rows if "tanh" in r["row"]), None)
-    ratio = tanh / relu if relu and tanh else None
+    relu = next((r for r in rows if "relu" in r["row"]), None)
+    tanh = next((r for r in rows if "tanh" in r["row"]), None)
+    ratio_text = "—"
+    if relu and tanh and relu["epochs_to_25"]:
+        if tanh["epochs_to_25"]:
+            ratio_text = fmt(tanh["epochs_to_25"] / relu["epochs_to_25"], 1)
+        else:  # tanh never got there: a lower bound
+            ratio_text = (f"more than {fmt(tanh['passes'] / relu['epochs_to_25'], 1)} (tanh still above 25% "
+                          f"after {tanh['passes']} passes)")
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for name, curve in sorted(curves.items()):
         ax.plot(curve.index, curve.to_numpy(), "--" if "tanh" in name else "-", color="black", label=name)
@@ -71,7 +77,7 @@ def write_figure1(sweep: Path, stem: Path) -> list[Path]:
         f"about {PAPER_RATIO:.0f}x sooner than the tanh net.\n\n",
         table(["row", "passes", "epochs to 25% train error", "final train error %", "final test error %",
                "wall time (min)", "hardware"], md_rows) if md_rows else "No finished runs.\n",
-        f"\n**tanh / ReLU epochs to 25%: {fmt(ratio, 1)}** (paper: ~{PAPER_RATIO:.0f}).\n" if rows else "",
+        f"\n**tanh / ReLU epochs to 25%: {ratio_text}** (paper: ~{PAPER_RATIO:.0f}).\n" if rows else "",
         f"\n![Figure 1]({png.name})\n",
     ])
     write_text_atomic(stem.with_suffix(".md"), md)

@@ -35,3 +35,15 @@ def test_figure1_table_and_plot(tmp_path):
     assert "**tanh / ReLU epochs to 25%: 6.0** (paper: ~6)" in md
     assert (out / "cifar10" / "figure1.png").stat().st_size > 5000
     assert "cifar10/figure1.md" in (out / "REPORT.md").read_text()
+
+
+def test_figure1_gives_a_lower_bound_when_tanh_never_reaches_25(tmp_path):
+    sweep = tmp_path / "runs" / "figure1"
+    run_record(sweep / "0_fig1-relu_seed0", "fig1-relu", [60, 40, 30, 24])
+    run_record(sweep / "1_fig1-tanh_seed0", "fig1-tanh", [70, 60, 50, 45, 40, 35, 32, 30, 28, 27])
+    (tmp_path / "lecun").mkdir()
+    out = tmp_path / "results"
+    assert main(["report", str(tmp_path / "lecun"), "--run-tables", str(sweep.parent), "--out", str(out)]) == 0
+    md = (out / "cifar10" / "figure1.md").read_text()
+    assert "**tanh / ReLU epochs to 25%: more than 2.5 (tanh still above 25% after 10 passes)**" in md
+    assert "| fig1-tanh | 10 | — |" in md
