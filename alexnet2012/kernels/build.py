@@ -1,7 +1,7 @@
 """Build step of the AlexNet kernels: `python -m alexnet2012.kernels.build`.
 
 Compiles csrc/ into one library that registers the ``repro_alexnet`` ops:
-ops.cpp (schemas, checks, the CPU path, the CUDA launch glue; C++ compiler)
+ops.cpp and conv_ops.cpp (schemas, checks, the CPU path, the CUDA launch glue; C++ compiler)
 and one torch-free .cu file per kernel family (nvcc, seconds each), for sm_90
 (H100/H200) plus compute_80 PTX that any newer GPU can JIT. The build is cached
 in build/alexnet2012_kernels/ (or $REPRO_BUILD_DIR) and redone when a source
@@ -20,7 +20,8 @@ from repro.native_build import BuildError, cuda_home, load_extension
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 FAMILY = "alexnet2012_kernels"
-KERNEL_FILES = ("lrn.cu", "maxpool.cu", "bias_relu.cu", "dropout.cu", "softmax_xent.cu")
+KERNEL_FILES = ("lrn.cu", "maxpool.cu", "bias_relu.cu", "dropout.cu", "softmax_xent.cu", "conv.cu")
+OP_FILES = ("ops.cpp", "conv_ops.cpp")  # torch-side: schemas, checks, CPU path, launch glue
 CUDA_ARCH_FLAGS = ["-gencode=arch=compute_90,code=sm_90", "-gencode=arch=compute_80,code=compute_80"]
 __all__ = ["BuildError", "build", "has_cuda_kernels"]
 
@@ -38,10 +39,10 @@ def build() -> Path:
     common = dict(extra_include_paths=[str(CSRC)], is_python_module=False)
     if has_cuda_kernels():
         return Path(load_extension(
-            FAMILY, "alexnet_kernels", [CSRC / "ops.cpp", *(CSRC / f for f in KERNEL_FILES)],
+            FAMILY, "alexnet_kernels", [*(CSRC / f for f in OP_FILES), *(CSRC / f for f in KERNEL_FILES)],
             extra_cflags=["-O3", "-DREPRO_WITH_CUDA"],
             extra_cuda_cflags=["-O3", "-lineinfo", "-std=c++17", *CUDA_ARCH_FLAGS], **common))
-    return Path(load_extension(FAMILY, "alexnet_kernels_cpu", [CSRC / "ops.cpp"], extra_cflags=["-O3"], **common))
+    return Path(load_extension(FAMILY, "alexnet_kernels_cpu", [CSRC / f for f in OP_FILES], extra_cflags=["-O3"], **common))
 
 
 def main(argv: list[str] | None = None) -> int:

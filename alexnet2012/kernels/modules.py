@@ -15,6 +15,28 @@ from alexnet2012.ops.torch_ops import LocalResponseNorm
 from . import ops
 
 
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d's parameters (so its checkpoints), computed by the implicit-GEMM
+    kernels; a ReLU after it runs in the kernel's epilogue (``forward_relu``,
+    used by ``alexnet2012/ops/fusion.py``). Square kernels, zero padding."""
+
+    fuses_relu = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 groups: int = 1):
+        for name, value in (("kernel_size", kernel_size), ("stride", stride), ("padding", padding)):
+            if not isinstance(value, int):
+                raise ValueError(f"custom conv: {name} must be one int (square, the same both ways), got {value!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups)
+
+    def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return ops.conv2d(x, weight, bias, self.stride[0], self.padding[0], self.groups)
+
+    def forward_relu(self, x: torch.Tensor) -> torch.Tensor:
+        """relu(conv(x) + bias) in one kernel."""
+        return ops.conv2d(x, self.weight, self.bias, self.stride[0], self.padding[0], self.groups, relu=True)
+
+
 class LRN(LocalResponseNorm):
     """The paper's local response normalisation, per channel group, in one kernel pass
     (the torch implementation's arguments and checks, the kernel's forward)."""
@@ -41,6 +63,7 @@ class BiasReLU(nn.Module):
     """ReLU that also adds the previous layer's bias (see ``alexnet2012/ops/fusion.py``)."""
 
     fuses_bias = True
+    is_relu = True  # a convolution that fuses ReLU may take its place
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         if bias is None:  # used on its own: a plain ReLU

@@ -79,6 +79,27 @@ def _softmax_xent_backward_fake(grad_loss, logits, labels, lse):
     return _fake_like(logits)
 
 
+def _conv_out(size, kernel, stride, padding):
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+@torch.library.register_fake("repro_alexnet::conv_forward")
+def _conv_forward_fake(x, weight, bias, stride, padding, groups, relu):
+    k = weight.shape[2]
+    shape = (x.shape[0], weight.shape[0], _conv_out(x.shape[2], k, stride, padding), _conv_out(x.shape[3], k, stride, padding))
+    return _fake_like(x, shape=shape)
+
+
+@torch.library.register_fake("repro_alexnet::conv_backward_data")
+def _conv_backward_data_fake(grad_y, weight, height, width, stride, padding, groups):
+    return _fake_like(grad_y, shape=(grad_y.shape[0], weight.shape[1] * groups, height, width))
+
+
+@torch.library.register_fake("repro_alexnet::conv_backward_weight")
+def _conv_backward_weight_fake(grad_y, x, kernel, stride, padding, groups):
+    return _fake_like(x, shape=(grad_y.shape[1], x.shape[1] // groups, kernel, kernel))
+
+
 # ----------------------------------------------------------------------------- autograd
 
 def _lrn_setup(ctx, inputs, output):
@@ -133,6 +154,38 @@ def _xent_backward(ctx, grad_loss, _grad_lse):
     return _ops.softmax_xent_backward(grad_loss, logits, labels, lse), None
 
 
+def _conv_setup(ctx, inputs, output):
+    x, weight, bias, stride, padding, groups, relu = inputs
+    # relu: the ReLU's mask comes from the output, as in bias_relu.
+    ctx.save_for_backward(x, weight, output if relu else None)
+    ctx.args = (stride, padding, groups)
+    ctx.relu, ctx.bias_dtype = relu, None if bias is None else bias.dtype
+
+
+def _conv_backward(ctx, grad_y):
+    x, weight, y = ctx.saved_tensors
+    stride, padding, groups = ctx.args
+    need_x, need_w, need_b = ctx.needs_input_grad[:3]
+    grad_b = None
+    if ctx.relu:  # the gradient through the fused ReLU, and its bias sum, in one pass
+        grad_z, grad_b = _ops.bias_relu_backward(grad_y, y)
+    else:
+        grad_z = grad_y.contiguous()
+        if need_b:
+            grad_b = grad_z.sum(dim=(0, 2, 3), dtype=torch.float32)
+    grad_x = _ops.conv_backward_data(grad_z, weight, x.shape[2], x.shape[3], *ctx.args) if need_x else None
+    grad_w = _ops.conv_backward_weight(grad_z, x, weight.shape[2], *ctx.args) if need_w else None
+    if grad_b is not None and need_b:
+        grad_b = grad_b.to(ctx.bias_dtype)
+    else:
+        grad_b = None
+    return grad_x, grad_w, grad_b, None, None, None, None
+
+
+torch.library.register_autograd("repro_alexnet::conv_forward", _conv_backward, setup_context=_conv_setup)
+# Under autocast the convolution runs in bf16, as torch's does (the fp32 weights are cast; their gradients cast back).
+for _device in ("cpu", "cuda"):
+    torch.library.register_autocast("repro_alexnet::conv_forward", _device, torch.bfloat16)
 torch.library.register_autograd("repro_alexnet::lrn_forward", _lrn_backward, setup_context=_lrn_setup)
 torch.library.register_autograd("repro_alexnet::maxpool_forward", _maxpool_backward, setup_context=_maxpool_setup)
 torch.library.register_autograd("repro_alexnet::bias_relu", _bias_relu_backward, setup_context=_bias_relu_setup)
@@ -148,11 +201,19 @@ def _no_double_backward(name: str):
 
 
 # Without a formula autograd would only warn and return wrong (zero) gradients.
-for _name in ("lrn_backward", "maxpool_backward", "bias_relu_backward", "softmax_xent_backward"):
+for _name in ("lrn_backward", "maxpool_backward", "bias_relu_backward", "softmax_xent_backward", "conv_backward_data",
+              "conv_backward_weight"):
     torch.library.register_autograd(f"repro_alexnet::{_name}", _no_double_backward(_name))
 
 
 # ----------------------------------------------------------------------------- public API
+
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: int = 1,
+           padding: int = 0, groups: int = 1, relu: bool = False) -> torch.Tensor:
+    """F.conv2d (square kernel, symmetric stride and padding) by implicit GEMM, optionally
+    with the ReLU fused into the epilogue: relu(conv(x, w) + b). bf16 runs on tensor cores."""
+    return _ops.conv_forward(x, weight, bias, stride, padding, groups, relu)
+
 
 def lrn(x: torch.Tensor, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0,
         groups: int = 1) -> torch.Tensor:

@@ -17,6 +17,12 @@ MASK32 = 0xFFFFFFFF
 _M0, _M1, _W0, _W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 
 
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: int = 1,
+           padding: int = 0, groups: int = 1, relu: bool = False) -> torch.Tensor:
+    y = F.conv2d(x, weight, None if bias is None else bias.to(x.dtype), stride, padding, 1, groups)
+    return F.relu(y) if relu else y
+
+
 def lrn(x: torch.Tensor, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0,
         groups: int = 1) -> torch.Tensor:
     """The paper's LRN (alpha times the sum of squares) through torch's own LRN."""

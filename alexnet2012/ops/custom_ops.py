@@ -2,7 +2,7 @@
 
 Registered here by name only; the kernels' library is built (or loaded from
 its cache) the first time a "custom" layer is constructed, so configs that
-do not use them never compile anything. Convolution has no custom kernel yet.
+do not use them never compile anything.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ def _lazy(class_name: str):
     return factory
 
 
+register("conv", "custom", _lazy("Conv2d"))
 register("lrn", "custom", _lazy("LRN"))
 register("pool", "custom", _lazy("MaxPool"))
 register("activation", "custom", _lazy("BiasReLU"))

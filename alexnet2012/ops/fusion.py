@@ -4,6 +4,10 @@ An activation module with ``fuses_bias = True`` (the custom kernels' BiasReLU)
 computes relu(z + b) itself, so the layer before it runs without its bias and
 the add happens inside the activation's single pass. The layer keeps its
 ``bias`` parameter, so checkpoints are the same with and without fusion.
+
+A layer with ``fuses_relu = True`` (the custom convolution) goes further: a
+ReLU after it (torch's or the custom one) runs in the layer's own epilogue,
+relu(conv(x) + b) in one kernel, whatever ``model.ops.activation`` says.
 """
 
 from __future__ import annotations
@@ -24,8 +28,14 @@ def without_bias(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     raise TypeError(f"cannot split the bias off {type(layer).__name__} (give it forward_without_bias)")
 
 
+def is_relu(activation: nn.Module) -> bool:
+    return isinstance(activation, nn.ReLU) or getattr(activation, "is_relu", False)
+
+
 def activate(layer: nn.Module, activation: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``activation(layer(x))``, with the bias handed to a bias-fusing activation."""
+    """``activation(layer(x))``, with the ReLU or the bias handed to a layer or activation that fuses it."""
+    if getattr(layer, "fuses_relu", False) and is_relu(activation):
+        return layer.forward_relu(x)
     bias = getattr(layer, "bias", None)
     # Only a per-channel bias fuses (a locally connected layer's is per position).
     if getattr(activation, "fuses_bias", False) and bias is not None and bias.dim() == 1:

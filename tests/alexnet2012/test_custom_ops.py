@@ -1,6 +1,7 @@
-"""AlexNet on the hand-written kernels (model/ops=custom) computes what the torch
-path computes: logits, gradients, the tower split, and a short training run
-through the real app; and its dropout repeats under a seed."""
+"""AlexNet on the hand-written kernels (model/ops=custom, convolutions included,
+and model/ops=custom_cudnn_conv) computes what the torch path computes: logits,
+gradients, the tower split, and a short training run through the real app;
+and its dropout repeats under a seed."""
 
 from __future__ import annotations
 
@@ -11,21 +12,23 @@ import pytest
 import torch
 
 from alexnet2012.experiment import run
+from alexnet2012.kernels import modules as kernel_modules
 from alexnet2012.model import AlexNetConfig, build_loss, build_model
 from alexnet2012.ops import OpsConfig
 from alexnet2012.towers import TowerParallelAlexNet
 
 from .test_experiment import private_cache, tiny  # noqa: F401  (fixture)
 
-CUSTOM = OpsConfig(lrn="custom", pool="custom", activation="custom", dropout="custom", loss="custom")
+CUSTOM = OpsConfig(conv="custom", lrn="custom", pool="custom", activation="custom", dropout="custom", loss="custom")
+CUDNN_CONV = dataclasses.replace(CUSTOM, conv="torch")
 SMALL = AlexNetConfig(input_size=28, conv1_kernel=5, conv1_stride=1, conv1_padding=2, channels=(8, 16, 24, 24, 16),
                       fc_width=32, num_classes=10, init="torch_default")
 
 
-def twins(cfg: AlexNetConfig, seed: int = 0):
+def twins(cfg: AlexNetConfig, seed: int = 0, ops: OpsConfig = CUSTOM):
     """The same weights on the torch ops and on the custom ops."""
     torch_model = build_model(cfg, seed)
-    custom_model = build_model(dataclasses.replace(cfg, ops=CUSTOM), seed)
+    custom_model = build_model(dataclasses.replace(cfg, ops=ops), seed)
     custom_model.load_state_dict(torch_model.state_dict())
     return torch_model, custom_model
 
@@ -37,11 +40,13 @@ def loss_and_grads(model, x, y):
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
+@pytest.mark.parametrize("ops", [pytest.param(CUSTOM, id="all-custom"), pytest.param(CUDNN_CONV, id="torch-conv")])
 @pytest.mark.parametrize("variant", ["two_tower", "one_tower"])
-def test_custom_ops_model_matches_torch_ops(variant):
+def test_custom_ops_model_matches_torch_ops(variant, ops):
     cfg = dataclasses.replace(SMALL, variant=variant, dropout=0.0)
-    reference, custom = twins(cfg)
+    reference, custom = twins(cfg, ops=ops)
     assert type(custom.relu1).__name__ == "BiasReLU" and type(custom.norm1).__name__ == "LRN"
+    assert isinstance(custom.conv2, kernel_modules.Conv2d) == (ops.conv == "custom")
     torch.manual_seed(0)
     x, y = torch.randn(6, 3, 28, 28) * 3, torch.arange(6)
     torch.testing.assert_close(custom(x), reference(x), rtol=1e-5, atol=1e-5)

@@ -63,8 +63,8 @@ def test_unknown_impl_is_a_clear_error():
         make("lrn", "cuda", size=5)
     with pytest.raises(ValueError, match=r"unknown op kind 'fc'.*'conv', 'lrn'"):
         make("fc", "torch")
-    with pytest.raises(ValueError, match=r"conv: unknown implementation 'custom'; available: \['torch'\]"):
-        OpsConfig(conv="custom").validate()  # no custom convolution yet
+    with pytest.raises(ValueError, match=r"conv: unknown implementation 'cudnn'; available: \['custom', 'torch'\]"):
+        OpsConfig(conv="cudnn").validate()
     with pytest.raises(ValueError, match="already has an implementation named 'torch'"):
         register("pool", "torch", nn.MaxPool2d)
     OpsConfig().validate()

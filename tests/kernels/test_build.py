@@ -11,7 +11,8 @@ import torch
 from alexnet2012.kernels import build
 
 OPS = ("lrn_forward", "lrn_backward", "maxpool_forward", "maxpool_backward", "bias_relu", "bias_relu_backward",
-       "dropout", "softmax_xent", "softmax_xent_backward", "philox4x32_10")
+       "dropout", "softmax_xent", "softmax_xent_backward", "conv_forward", "conv_backward_data",
+       "conv_backward_weight", "philox4x32_10")
 
 
 def test_build_registers_every_op_with_cpu_and_cuda_kernels():

@@ -25,7 +25,14 @@ def cases(device: str):
     r = OPS.bias_relu(x.detach(), t(6))
     logits, labels = t(4, 10, grad=True), torch.tensor([1, 0, 9, 3], device=device)
     _, lse = OPS.softmax_xent(logits.detach(), labels)
+    w = t(4, 3, 3, 3, grad=True)  # 6 -> 4 channels in 2 groups, 3x3
+    conv_y = OPS.conv_forward(x.detach(), w.detach(), None, 2, 1, 2, False)
     return {
+        "conv_forward": (OPS.conv_forward.default, (x, w, t(4, grad=True), 2, 1, 2, False)),
+        "conv_forward_relu": (OPS.conv_forward.default, (x, w, t(4, grad=True), 1, 1, 2, True)),
+        "conv_forward_no_bias": (OPS.conv_forward.default, (x, w, None, 1, 0, 2, False)),
+        "conv_backward_data": (OPS.conv_backward_data.default, (t(*conv_y.shape), w.detach(), 5, 7, 2, 1, 2)),
+        "conv_backward_weight": (OPS.conv_backward_weight.default, (t(*conv_y.shape), x.detach(), 3, 2, 1, 2)),
         "lrn_forward": (OPS.lrn_forward.default, (x, 5, 1e-2, 0.75, 2.0, 2)),
         "lrn_backward": (OPS.lrn_backward.default, (t(2, 6, 5, 7), x.detach(), scale, 5, 1e-2, 0.75, 2)),
         "maxpool_forward": (OPS.maxpool_forward.default, (x, 3, 2, 0)),
@@ -60,6 +67,14 @@ def test_opcheck(device, name):
     (lambda: ops.bias_relu(torch.randn(2, 6, 3), torch.randn(5)), r"bias must be \[6\]"),
     (lambda: ops.dropout(torch.randn(4), 1.5, 0), r"p must be in \[0, 1\]"),
     (lambda: ops.softmax_cross_entropy(torch.randn(4, 3), torch.tensor([0, 1, 2])), "labels must be int64 \\[4\\]"),
+    (lambda: ops.conv2d(torch.randn(2, 6, 9, 9), torch.randn(4, 6, 3, 5)), "only square kernels"),
+    (lambda: ops.conv2d(torch.randn(2, 6, 9, 9), torch.randn(4, 3, 3, 3)), "expects 3 input channels with 1 groups"),
+    (lambda: ops.conv2d(torch.randn(2, 6, 9, 9), torch.randn(5, 3, 3, 3), groups=2), "do not split into 2 groups"),
+    (lambda: ops.conv2d(torch.randn(2, 6, 2, 2), torch.randn(4, 6, 5, 5)), "a 2x2 input with padding 0 is smaller"),
+    (lambda: ops.conv2d(torch.randn(6, 9, 9), torch.randn(4, 6, 3, 3)), r"x must be \[N, C, H, W\]"),
+    (lambda: ops.conv2d(torch.randn(2, 6, 9, 9), torch.randn(4, 6, 3, 3, dtype=torch.bfloat16)), "dtypes differ"),
+    (lambda: ops.conv2d(torch.randn(2, 6, 9, 9), torch.randn(4, 6, 3, 3), torch.randn(3)), r"bias must be \[4\]"),
+    (lambda: ops.conv2d(torch.randn(2, 6, 9, 9), torch.randn(4, 6, 3, 3), stride=0), "stride must be >= 1"),
 ])
 def test_bad_arguments_are_clear_errors(call, message):
     with pytest.raises(RuntimeError, match=message):
@@ -75,10 +90,16 @@ def test_backward_ops_are_not_differentiable_twice():
 
 def test_ops_trace_under_torch_compile():
     # The fake implementations let the compiler trace the ops (aot_eager: no codegen needed).
-    def net(x, bias, labels):
-        h = ops.max_pool(ops.lrn(ops.bias_relu(x, bias), 5, 1e-2, 0.75, 2.0, 2), 3, 2)
+    def net(x, weight, conv_bias, bias, labels):
+        h = ops.conv2d(x, weight, conv_bias, 1, 1, 2, relu=True)
+        h = ops.max_pool(ops.lrn(ops.bias_relu(h, bias), 5, 1e-2, 0.75, 2.0, 2), 3, 2)
         return ops.softmax_cross_entropy(h.flatten(1), labels)
 
-    x, bias, labels = torch.randn(3, 4, 7, 7), torch.randn(4), torch.tensor([0, 5, 11])
+    x, weight, conv_bias = torch.randn(3, 4, 7, 7), torch.randn(4, 2, 3, 3, requires_grad=True), torch.randn(4)
+    bias, labels = torch.randn(4), torch.tensor([0, 5, 11])
     compiled = torch.compile(net, backend="aot_eager", fullgraph=True)
-    torch.testing.assert_close(compiled(x, bias, labels), net(x, bias, labels))
+    loss = compiled(x, weight, conv_bias, bias, labels)
+    torch.testing.assert_close(loss, net(x, weight, conv_bias, bias, labels))
+    (grad,) = torch.autograd.grad(loss, weight)
+    (expected,) = torch.autograd.grad(net(x, weight, conv_bias, bias, labels), weight)
+    torch.testing.assert_close(grad, expected)

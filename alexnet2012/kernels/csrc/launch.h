@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cuda_runtime_api.h>
 
+#include "conv_shape.h"
+
 namespace repro_alexnet {
 
 enum class DType : int { F32 = 0, BF16 = 1 };
@@ -40,5 +42,16 @@ cudaError_t softmax_xent_forward_cuda(DType dt, const void* logits, const int64_
 cudaError_t softmax_xent_backward_cuda(DType dt, const float* grad_loss, const void* logits, const int64_t* labels,
                                        const float* lse, void* grad_logits, int64_t rows, int64_t classes,
                                        cudaStream_t st);
+
+// Convolution (conv.cu). The split-K factor is a function of the pass, dtype and
+// shape; where it is > 1 the caller passes a workspace of splits * (the pass's
+// output elements) floats, else workspace may be null.
+int conv_splits_cuda(ConvPass pass, DType dt, const ConvShape& s);
+cudaError_t conv_forward_cuda(DType dt, const void* x, const void* w, const float* bias, void* y, const ConvShape& s,
+                              bool relu, float* workspace, cudaStream_t st);
+cudaError_t conv_backward_data_cuda(DType dt, const void* dy, const void* w, void* dx, const ConvShape& s,
+                                    float* workspace, cudaStream_t st);
+cudaError_t conv_backward_weight_cuda(DType dt, const void* dy, const void* x, void* dw, const ConvShape& s,
+                                      float* workspace, cudaStream_t st);
 
 }  // namespace repro_alexnet

@@ -3,8 +3,6 @@
 // functions the CUDA kernels run) and the CUDA implementation (launchers in the
 // .cu files). Autograd and the fake (meta) implementations are registered in
 // Python (alexnet2012/kernels/ops.py), next to the plain-PyTorch references.
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <array>
@@ -16,42 +14,10 @@
 #include "maxpool.cuh"
 #include "softmax_xent.cuh"
 
-#ifdef REPRO_WITH_CUDA
-#include <c10/cuda/CUDAStream.h>
-#include <c10/cuda/CUDAGuard.h>
-
-#include "launch.h"
-#endif
+#include "torch_glue.h"
 
 namespace repro_alexnet {
 namespace {
-
-using at::Tensor;
-
-void check_float(const Tensor& t, const char* name) {
-    TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16, name,
-                " must be float32 or bfloat16, got ", t.scalar_type());
-}
-
-void check_same(const Tensor& a, const Tensor& b, const char* what) {
-    TORCH_CHECK(a.device() == b.device(), what, ": tensors on different devices (", a.device(), ", ", b.device(), ")");
-    TORCH_CHECK(a.scalar_type() == b.scalar_type(), what, ": dtypes differ (", a.scalar_type(), ", ", b.scalar_type(),
-                ")");
-}
-
-// Runs fn(T{}) with T = float or c10::BFloat16 (the CPU element types).
-template <typename Fn>
-void cpu_dtype(const Tensor& t, Fn&& fn) {
-    if (t.scalar_type() == at::kFloat) fn(float{});
-    else fn(c10::BFloat16{});
-}
-
-template <typename Body>
-void cpu_for(int64_t n, int64_t grain, const Body& body) {
-    at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) body(i);
-    });
-}
 
 // ----------------------------------------------------------------------------- shapes and checks
 
@@ -305,16 +271,6 @@ std::vector<int64_t> philox_reference(int64_t c0, int64_t c1, int64_t c2, int64_
 // ----------------------------------------------------------------------------- CUDA
 
 #ifdef REPRO_WITH_CUDA
-
-DType dtype_of(const Tensor& t) { return t.scalar_type() == at::kFloat ? DType::F32 : DType::BF16; }
-
-void check_launch(cudaError_t err, const char* op) {
-    TORCH_CHECK(err == cudaSuccess, op, ": CUDA kernel launch failed: ", cudaGetErrorString(err));
-}
-
-#define REPRO_CUDA_CONTEXT(t)                 \
-    const c10::cuda::CUDAGuard guard((t).device()); \
-    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream().stream()
 
 std::tuple<Tensor, Tensor> lrn_forward_cuda_op(const Tensor& x_, int64_t size, double alpha, double beta, double k,
                                                int64_t groups) {
