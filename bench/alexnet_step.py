@@ -1,4 +1,4 @@
-"""Training images/s of AlexNet's torch path, per variant, into results/bench/.
+"""Training images/s of AlexNet per variant (torch path, hand-written kernels, compiled), into results/bench/.
 
     python bench/alexnet_step.py                          # CPU variants (and CUDA ones where a GPU is present)
     python bench/alexnet_step.py --batch 128 --steps 10   # more timed steps
@@ -11,7 +11,8 @@ augmentation (random crop, flip, PCA lighting) on the training device,
 forward, softmax cross-entropy, backward and the SGD-with-momentum update.
 The first step (allocations, cuDNN autotuning) is excluded: images/s is
 (steps - 1) x batch over the time from the end of step 1 to the end of the
-last. Ratios are against the first row, measured in the same run; absolute
+last. Ratios are against the first row, measured in the same run (on a GPU,
+`--only CUDA` makes "paper two_tower, CUDA fp32" the baseline row); absolute
 numbers hold only for the hardware named in the output.
 """
 
@@ -54,6 +55,20 @@ VARIANTS = {
     "paper two_tower, CUDA fp32": (["trainer.device=cuda"], True, 256),
     "paper two_tower, CUDA bf16 autocast": (["trainer.device=cuda", "trainer.precision=bf16"], True, 256),
     "torchvision, CUDA fp32": (["trainer.device=cuda", "model.variant=torchvision"], True, 256),
+    # The hand-written kernels (issue 7's end-to-end comparison): every layer custom, and the mix
+    # that keeps cuDNN's convolutions; eager and through torch.compile.
+    "paper two_tower, CUDA fp32, ops=custom": (["trainer.device=cuda", "model/ops=custom"], True, 256),
+    "paper two_tower, CUDA bf16 autocast, ops=custom": (
+        ["trainer.device=cuda", "trainer.precision=bf16", "model/ops=custom"], True, 256),
+    "paper two_tower, CUDA bf16 autocast, ops=custom_cudnn_conv": (
+        ["trainer.device=cuda", "trainer.precision=bf16", "model/ops=custom_cudnn_conv"], True, 256),
+    "paper two_tower, CUDA bf16 autocast, compiled": (
+        ["trainer.device=cuda", "trainer.precision=bf16", "trainer.compile=true"], True, 256),
+    "paper two_tower, CUDA bf16 autocast, ops=custom, compiled": (
+        ["trainer.device=cuda", "trainer.precision=bf16", "model/ops=custom", "trainer.compile=true"], True, 256),
+    "paper two_tower, CUDA bf16 autocast, ops=custom_cudnn_conv, compiled": (
+        ["trainer.device=cuda", "trainer.precision=bf16", "model/ops=custom_cudnn_conv", "trainer.compile=true"],
+        True, 256),
 }
 
 

@@ -14,6 +14,14 @@ the bias inside the convolution); dropout's F.dropout; the loss's
 F.cross_entropy. Times are medians of --reps CUDA-event-timed repetitions after
 --warmup untimed ones; speedup = baseline time / our time. Absolute times hold
 only for the hardware named in the output.
+
+The convolutions get a table of their own (<name>_conv.{csv,md}): each of the
+paper's five conv layers, forward, backward-data and backward-weight, ours
+against cuDNN (through torch: F.conv2d and aten.convolution_backward), and
+the sum over the passes training runs (conv1 has no data gradient: its input
+is the image), i.e. our throughput as a fraction of cuDNN's. fp32 compares
+true fp32 (cuDNN's TF32 switched off); bf16 compares tensor cores with tensor
+cores. `--conv-only` skips the other ops.
 """
 
 from __future__ import annotations
@@ -92,6 +100,79 @@ def cases(batch: int) -> list[Case]:
                     lambda x, y=None: ops.softmax_cross_entropy(x, y), lambda x, y=None: F.cross_entropy(x, y),
                     "F.cross_entropy", labels=True))
     return out
+
+
+# The paper's conv layers: (name, C_in, H=W, C_out, k, stride, padding, groups), input 224 (conv1 padding 2).
+CONV_LAYERS = (
+    ("conv1", 3, 224, 96, 11, 4, 2, 1),
+    ("conv2", 96, 27, 256, 5, 1, 2, 2),
+    ("conv3", 256, 13, 384, 3, 1, 1, 1),
+    ("conv4", 384, 13, 384, 3, 1, 1, 2),
+    ("conv5", 384, 13, 256, 3, 1, 1, 2),
+)
+
+
+def conv_rows(batch: int, dtype: torch.dtype, device: torch.device, args) -> list[dict]:
+    """Each conv layer's three passes, ours against cuDNN, timed in the same run."""
+    ours_ops, aten = torch.ops.repro_alexnet, torch.ops.aten
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for name, cin, size, cout, k, stride, pad, groups in CONV_LAYERS:
+        out_size = (size + 2 * pad - k) // stride + 1
+        x = torch.randn(batch, cin, size, size, generator=g).to(device, dtype)
+        w = (torch.randn(cout, cin // groups, k, k, generator=g) * 0.01).to(device, dtype)
+        b = torch.randn(cout, generator=g).to(device, dtype)
+        dy = torch.randn(batch, cout, out_size, out_size, generator=g).to(device, dtype)
+        flops = 2.0 * batch * cout * out_size * out_size * (cin // groups) * k * k
+
+        def cudnn_backward(mask):
+            return lambda: aten.convolution_backward(dy, x, w, [cout], [stride] * 2, [pad] * 2, [1, 1], False, [0, 0],
+                                                     groups, mask)
+
+        passes = {
+            "forward": (lambda: ours_ops.conv_forward(x, w, b, stride, pad, groups, False),
+                        lambda: F.conv2d(x, w, b, stride, pad, 1, groups)),
+            "backward data": (lambda: ours_ops.conv_backward_data(dy, w, size, size, stride, pad, groups),
+                              cudnn_backward([True, False, False])),
+            "backward weight": (lambda: ours_ops.conv_backward_weight(dy, x, k, stride, pad, groups),
+                                cudnn_backward([False, True, False])),
+        }
+        for label, (ours_fn, cudnn_fn) in passes.items():
+            with torch.no_grad():
+                ours = timer(device, ours_fn, args.warmup, args.reps)
+                base = timer(device, cudnn_fn, args.warmup, args.reps)
+            trained = not (name == "conv1" and label == "backward data")
+            rows.append({"layer": name, "pass": label, "in_training": trained,
+                         "shape": f"{batch}x{cin}x{size}x{size} * {cout}x{cin // groups}x{k}x{k} /{stride} pad {pad}"
+                                  f" groups {groups}",
+                         "dtype": str(dtype).replace("torch.", ""), "ours_us": round(ours * 1e6, 1),
+                         "cudnn_us": round(base * 1e6, 1), "ours_tflops": float(f"{flops / ours / 1e12:.4g}"),
+                         "cudnn_tflops": float(f"{flops / base / 1e12:.4g}"), "ours_vs_cudnn": round(base / ours, 3)})
+            print(f"{name} {label:16s} {rows[-1]['dtype']:8s} ours {ours * 1e6:9,.0f} us  cuDNN {base * 1e6:9,.0f} us  "
+                  f"({base / ours:.2f}x)", flush=True)
+    return rows
+
+
+def write_conv_tables(rows: list[dict], hardware: str, commit: str, stamp: str, cmd: str, args) -> None:
+    frame = pd.DataFrame(rows).assign(hardware=hardware, torch=torch.__version__, git_commit=commit,
+                                      measured_at=stamp, reps=args.reps)
+    write_text_atomic(args.out / f"{args.name}_conv.csv", frame.to_csv(index=False, lineterminator="\n"))
+    md_rows = [[r["layer"], r["pass"] + ("" if r["in_training"] else " (not in training)"), r["dtype"],
+                f"{r['ours_us']:,.1f} / {r['cudnn_us']:,.1f}", f"{r['ours_tflops']:.3g} / {r['cudnn_tflops']:.3g}",
+                f"{r['ours_vs_cudnn']:.2f}x"] for r in rows]
+    sums = []
+    for dtype, part in frame[frame["in_training"]].groupby("dtype", sort=False):
+        ours, cudnn = part["ours_us"].sum(), part["cudnn_us"].sum()
+        sums.append([dtype, f"{ours:,.0f}", f"{cudnn:,.0f}", f"{cudnn / ours:.1%}"])
+    md = (f"# AlexNet's convolutions: our implicit-GEMM kernels against cuDNN\n\nMeasured by `{cmd}` on "
+          f"**{hardware}**, torch {torch.__version__}, commit `{commit[:10]}`, {stamp}. Batch {args.batch}; median of "
+          f"{args.reps} timed repetitions after {args.warmup} warm-up ones, ours and cuDNN in the same run. fp32 rows "
+          "compare true fp32 (cuDNN's TF32 off); bf16 rows use tensor cores on both sides.\n\n"
+          + table(["layer", "pass", "dtype", "µs (ours / cuDNN)", "TFLOP/s (ours / cuDNN)", "cuDNN time / ours"],
+                  md_rows)
+          + "\n## Summed over the network's forward and backward (the passes training runs)\n\n"
+          + table(["dtype", "ours µs", "cuDNN µs", "our throughput as a share of cuDNN's (target ≥ 70%)"], sums))
+    write_text_atomic(args.out / f"{args.name}_conv.md", md)
 
 
 def timer(device: torch.device, fn: Callable[[], None], warmup: int, reps: int) -> float:
@@ -192,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="only the rows whose layer or op contains this text")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
     parser.add_argument("--name", default="kernels", help="output file stem")
+    parser.add_argument("--conv-only", action="store_true", help="only the convolution table")
+    parser.add_argument("--no-conv", action="store_true", help="skip the convolution table")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -199,17 +282,29 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     dtypes = list(DTYPES.values()) if args.dtype == "all" else [DTYPES[args.dtype]]
-    rows = [measure(c, dt, device, args) for dt in dtypes for c in cases(args.batch)
-            if args.only is None or args.only in c.name or args.only in c.op]
     if device.type == "cuda":
         hardware = f"GPU {torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
     else:
         hardware = f"CPU {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads (smoke run)"
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     commit = str(git_state()["commit"])
+    cmd = " ".join(["python bench/kernels.py", *(argv if argv is not None else sys.argv[1:])])
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.no_conv:
+        tf32 = torch.backends.cudnn.allow_tf32
+        torch.backends.cudnn.allow_tf32 = False  # fp32 against fp32
+        try:
+            conv = [r for dt in dtypes for r in conv_rows(args.batch, dt, device, args)]
+        finally:
+            torch.backends.cudnn.allow_tf32 = tf32
+        write_conv_tables(conv, hardware, commit, stamp, cmd, args)
+        print(f"wrote {args.out / args.name}_conv.csv and .md")
+        if args.conv_only:
+            return 0
+    rows = [measure(c, dt, device, args) for dt in dtypes for c in cases(args.batch)
+            if args.only is None or args.only in c.name or args.only in c.op]
     frame = pd.DataFrame(rows).assign(hardware=hardware, torch=torch.__version__, git_commit=commit,
                                       measured_at=stamp, reps=args.reps)
-    args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / f"{args.name}.csv", frame.to_csv(index=False, lineterminator="\n"))
     def speedup(v: float) -> str:
         return "n/a (no baseline kernel)" if v != v else f"{v:.2f}x"
@@ -218,7 +313,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['fwd_ours_us']:,.1f} / {r['fwd_baseline_us']:,.1f}", speedup(r["fwd_speedup"]),
                 f"{r['fwd+bwd_ours_us']:,.1f} / {r['fwd+bwd_baseline_us']:,.1f}", speedup(r["fwd+bwd_speedup"])]
                for r in rows]
-    cmd = " ".join(["python bench/kernels.py", *(argv if argv is not None else sys.argv[1:])])
     md = (f"# AlexNet kernels against PyTorch\n\nMeasured by `{cmd}` on **{hardware}**, torch {torch.__version__}, "
           f"commit `{commit[:10]}`, {stamp}. Median of {args.reps} timed repetitions after {args.warmup} warm-up "
           "ones, ours and the baseline in the same run; speedup = baseline time / our time.\n\n"

@@ -4,7 +4,8 @@
 
 Small, odd shapes (every code path: each unrolled LRN window, the generic one,
 padded and overlapping pooling, the split bias-gradient reduction, a ragged
-dropout tail, a 1000-class loss), fp32 and bf16. Exit status 1 if any op is
+dropout tail, a 1000-class loss; convolutions with AlexNet's geometries, the
+fused ReLU and both split-K reductions), fp32 and bf16. Exit status 1 if any op is
 off by more than its tolerance, so a sanitizer run also checks the numbers.
 """
 
@@ -51,6 +52,14 @@ def checks(device: str, dtype: torch.dtype):
                                        torch.randn(6, generator=g).to(device))
     yield "bias_relu fc", _grad_pair(ops.bias_relu, reference.bias_relu, r(9, 333), torch.randn(333, generator=g).to(device))
     yield "dropout", _grad_pair(lambda x: ops.dropout(x, 0.5, 77), lambda x: reference.dropout(x, 0.5, 77), r(7, 13, 5))
+    def conv(stride, padding, groups, relu):
+        return (lambda x, w, b: ops.conv2d(x, w, b, stride, padding, groups, relu),
+                lambda x, w, b: reference.conv2d(x, w, b, stride, padding, groups, relu))
+
+    yield "conv 11x11/4 pad 2 relu", _grad_pair(*conv(4, 2, 1, True), r(2, 3, 39, 39), r(8, 3, 11, 11, scale=0.1), r(8))
+    yield "conv 5x5 towers split-K", _grad_pair(*conv(1, 2, 2, False), r(2, 96, 7, 7), r(256, 48, 5, 5, scale=0.05),
+                                                r(256))
+    yield "conv 3x3 dW split-K", _grad_pair(*conv(1, 1, 1, True), r(8, 4, 32, 32), r(8, 4, 3, 3, scale=0.3), r(8))
     yield "softmax_xent 1000", _grad_pair(lambda z: ops.softmax_cross_entropy(z, labels),
                                           lambda z: F.cross_entropy(z, labels), r(9, 1000, scale=5))
 
@@ -66,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                         for a, b in pairs)
             ok = worst <= TOLERANCE[dtype]
             failed += not ok
-            print(f"{'ok  ' if ok else 'FAIL'} {name:22s} {str(dtype):15s} max relative error {worst:.2e}")
+            print(f"{'ok  ' if ok else 'FAIL'} {name:26s} {str(dtype):15s} max relative error {worst:.2e}")
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     print(f"{failed} failed")
