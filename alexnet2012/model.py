@@ -211,11 +211,11 @@ class AlexNet(nn.Module):
         # computed pool5 map (6x6 at 224, 2x2 for 28x28 CIFAR crops).
         self.avgpool = nn.AdaptiveAvgPool2d(TORCHVISION_POOL) if not paper else nn.Identity()
         c, h, w = layer_shapes(cfg)["pool5"]
-        self.fc6 = nn.Linear(c * h * w, cfg.fc_width)
+        self.fc6 = make("fc", ops.fc, in_features=c * h * w, out_features=cfg.fc_width)
         self.relu6 = relu()
-        self.fc7 = nn.Linear(cfg.fc_width, cfg.fc_width)
+        self.fc7 = make("fc", ops.fc, in_features=cfg.fc_width, out_features=cfg.fc_width)
         self.relu7 = relu()
-        self.fc8 = nn.Linear(cfg.fc_width, cfg.num_classes)
+        self.fc8 = make("fc", ops.fc, in_features=cfg.fc_width, out_features=cfg.num_classes)
         # Paper: dropout on the outputs of fc6 and fc7 (inputs of fc7, fc8);
         # torchvision: dropout on the inputs of fc6 and fc7.
         self.drop6 = make("dropout", ops.dropout, p=cfg.dropout)

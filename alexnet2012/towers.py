@@ -69,10 +69,10 @@ class Tower(nn.Module):
         self.relu4 = relu()
         self.conv5 = conv(c4, c5, 3, 1, 1)
         self.relu5, self.pool5 = relu(), pool()
-        self.fc6 = nn.Linear(fc6_inputs, half)  # reads both towers
+        self.fc6 = make("fc", ops.fc, in_features=fc6_inputs, out_features=half)  # reads both towers
         self.relu6 = relu()
         self.drop6 = make("dropout", ops.dropout, p=cfg.dropout)
-        self.fc7 = nn.Linear(2 * half, half)  # reads both halves of fc6
+        self.fc7 = make("fc", ops.fc, in_features=2 * half, out_features=half)  # reads both halves of fc6
         self.relu7 = relu()
         self.drop7 = make("dropout", ops.dropout, p=cfg.dropout)
 
@@ -107,7 +107,7 @@ class TowerParallelAlexNet(nn.Module):
         c, h, w = layer_shapes(cfg)["pool5"]
         self.tower_a = Tower(cfg, c * h * w).to(self.devices[0])
         self.tower_b = Tower(cfg, c * h * w).to(self.devices[1])
-        self.fc8 = nn.Linear(cfg.fc_width, cfg.num_classes).to(self.devices[0])
+        self.fc8 = make("fc", cfg.ops.fc, in_features=cfg.fc_width, out_features=cfg.num_classes).to(self.devices[0])
 
     @classmethod
     def from_model(cls, model: AlexNet, devices: tuple[str, str]) -> TowerParallelAlexNet:

@@ -177,7 +177,7 @@ class ConvNet(nn.Module):
                 block = cross_map_norm(layer.size, layer.scale, layer.power, ops.lrn)
             else:
                 features = features or c * s * s
-                block = nn.Linear(features, layer.outputs)
+                block = make("fc", ops.fc, in_features=features, out_features=layer.outputs)
                 features = layer.outputs
             self.blocks[layer.name] = block
             self.neurons[layer.name] = _neuron(layer.neuron, ops)

@@ -37,6 +37,32 @@ class Conv2d(nn.Conv2d):
         return ops.conv2d(x, self.weight, self.bias, self.stride[0], self.padding[0], self.groups, relu=True)
 
 
+class Linear(nn.Linear):
+    """nn.Linear's parameters, computed by the convolution kernels as a 1x1
+    convolution of a 1x1 map (M = outputs, N = batch, K = inputs: the same
+    implicit GEMM); a ReLU after it runs in the epilogue."""
+
+    fuses_relu = True
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__(in_features, out_features)
+
+    def _linear(self, x: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> torch.Tensor:
+        if x.dim() != 2:
+            raise ValueError(f"custom fc: input must be [N, {self.in_features}], got {tuple(x.shape)}")
+        y = ops.conv2d(x[:, :, None, None], self.weight[:, :, None, None], bias, 1, 0, 1, relu)
+        return y.flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._linear(x, self.bias, False)
+
+    def forward_without_bias(self, x: torch.Tensor) -> torch.Tensor:
+        return self._linear(x, None, False)
+
+    def forward_relu(self, x: torch.Tensor) -> torch.Tensor:
+        return self._linear(x, self.bias, True)
+
+
 class LRN(LocalResponseNorm):
     """The paper's local response normalisation, per channel group, in one kernel pass
     (the torch implementation's arguments and checks, the kernel's forward)."""
@@ -60,7 +86,8 @@ class MaxPool(nn.Module):
 
 
 class BiasReLU(nn.Module):
-    """ReLU that also adds the previous layer's bias (see ``alexnet2012/ops/fusion.py``)."""
+    """ReLU that also adds the previous layer's bias (see ``alexnet2012/ops/fusion.py``); after a
+    custom conv or fc layer the ReLU runs in that layer's epilogue instead."""
 
     fuses_bias = True
     is_relu = True  # a convolution that fuses ReLU may take its place

@@ -21,6 +21,7 @@ def _lazy(class_name: str):
 
 
 register("conv", "custom", _lazy("Conv2d"))
+register("fc", "custom", _lazy("Linear"))
 register("lrn", "custom", _lazy("LRN"))
 register("pool", "custom", _lazy("MaxPool"))
 register("activation", "custom", _lazy("BiasReLU"))

@@ -5,7 +5,7 @@ computes relu(z + b) itself, so the layer before it runs without its bias and
 the add happens inside the activation's single pass. The layer keeps its
 ``bias`` parameter, so checkpoints are the same with and without fusion.
 
-A layer with ``fuses_relu = True`` (the custom convolution) goes further: a
+A layer with ``fuses_relu = True`` (the custom convolution and fc layer) goes further: a
 ReLU after it (torch's or the custom one) runs in the layer's own epilogue,
 relu(conv(x) + b) in one kernel, whatever ``model.ops.activation`` says.
 """
@@ -19,12 +19,12 @@ from torch import nn
 
 def without_bias(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``layer(x)`` minus its bias: the linear part only."""
+    if hasattr(layer, "forward_without_bias"):
+        return layer.forward_without_bias(x)
     if isinstance(layer, nn.Conv2d):
         return layer._conv_forward(x, layer.weight, None)
     if isinstance(layer, nn.Linear):
         return F.linear(x, layer.weight)
-    if hasattr(layer, "forward_without_bias"):
-        return layer.forward_without_bias(x)
     raise TypeError(f"cannot split the bias off {type(layer).__name__} (give it forward_without_bias)")
 
 

@@ -8,6 +8,7 @@ implementation is a config change, never a model change.
 Contract for factories (so checkpoints stay interchangeable between impls):
   conv(in_channels, out_channels, kernel_size, stride, padding, groups)
       -> module with parameters ``weight`` [out, in/groups, k, k] and ``bias`` [out]
+  fc(in_features, out_features)       -> module with parameters ``weight`` [out, in] and ``bias`` [out]
   lrn(size, alpha, beta, k, groups)   -> module, the paper's formula (torch_ops.py)
   pool(kernel_size, stride)           -> module, max pooling
   activation()                        -> module, ReLU
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-KINDS = ("conv", "lrn", "pool", "activation", "dropout", "loss")
+KINDS = ("conv", "fc", "lrn", "pool", "activation", "dropout", "loss")
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
 
@@ -61,6 +62,7 @@ class OpsConfig:
     """Which implementation each layer type uses (config group ``model.ops``)."""
 
     conv: str = "torch"
+    fc: str = "torch"  # fully connected layers
     lrn: str = "torch"
     pool: str = "torch"
     activation: str = "torch"  # ReLU

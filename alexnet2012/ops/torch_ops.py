@@ -54,6 +54,7 @@ def _pool(kernel_size: int = 3, stride: int = 2):
 
 
 register("conv", "torch", _conv)
+register("fc", "torch", lambda in_features, out_features: nn.Linear(in_features, out_features))
 register("lrn", "torch", LocalResponseNorm)
 register("pool", "torch", _pool)
 register("activation", "torch", lambda: nn.ReLU())

@@ -19,8 +19,8 @@ from alexnet2012.towers import TowerParallelAlexNet
 
 from .test_experiment import private_cache, tiny  # noqa: F401  (fixture)
 
-CUSTOM = OpsConfig(conv="custom", lrn="custom", pool="custom", activation="custom", dropout="custom", loss="custom")
-CUDNN_CONV = dataclasses.replace(CUSTOM, conv="torch")
+CUSTOM = OpsConfig(conv="custom", fc="custom", lrn="custom", pool="custom", activation="custom", dropout="custom", loss="custom")
+CUDNN_CONV = dataclasses.replace(CUSTOM, conv="torch", fc="torch")
 SMALL = AlexNetConfig(input_size=28, conv1_kernel=5, conv1_stride=1, conv1_padding=2, channels=(8, 16, 24, 24, 16),
                       fc_width=32, num_classes=10, init="torch_default")
 
@@ -47,6 +47,7 @@ def test_custom_ops_model_matches_torch_ops(variant, ops):
     reference, custom = twins(cfg, ops=ops)
     assert type(custom.relu1).__name__ == "BiasReLU" and type(custom.norm1).__name__ == "LRN"
     assert isinstance(custom.conv2, kernel_modules.Conv2d) == (ops.conv == "custom")
+    assert isinstance(custom.fc6, kernel_modules.Linear) == (ops.fc == "custom")
     torch.manual_seed(0)
     x, y = torch.randn(6, 3, 28, 28) * 3, torch.arange(6)
     torch.testing.assert_close(custom(x), reference(x), rtol=1e-5, atol=1e-5)

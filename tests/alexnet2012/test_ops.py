@@ -61,8 +61,8 @@ def test_tower_scope_differs_from_layer_scope_only_near_the_boundary():
 def test_unknown_impl_is_a_clear_error():
     with pytest.raises(ValueError, match=r"unknown implementation 'cuda' for op 'lrn'; available: \['custom', 'torch'\]"):
         make("lrn", "cuda", size=5)
-    with pytest.raises(ValueError, match=r"unknown op kind 'fc'.*'conv', 'lrn'"):
-        make("fc", "torch")
+    with pytest.raises(ValueError, match=r"unknown op kind 'deconv'.*'conv', 'fc', 'lrn'"):
+        make("deconv", "torch")
     with pytest.raises(ValueError, match=r"conv: unknown implementation 'cudnn'; available: \['custom', 'torch'\]"):
         OpsConfig(conv="cudnn").validate()
     with pytest.raises(ValueError, match="already has an implementation named 'torch'"):

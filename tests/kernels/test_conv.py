@@ -154,3 +154,29 @@ def test_custom_conv_layer_keeps_nn_conv2d_parameters_and_fuses_relu():
         torch.testing.assert_close(activate(ours, relu, x), torch.relu(theirs(x)), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="kernel_size must be one int"):
         Conv2d(6, 8, (3, 5))
+
+
+def test_custom_fc_layer_is_nn_linear_on_the_conv_kernels():
+    from torch import nn
+
+    from alexnet2012.kernels.modules import BiasReLU, Linear
+    from alexnet2012.ops.fusion import activate, without_bias
+
+    torch.manual_seed(0)
+    ours, theirs = Linear(300, 70), nn.Linear(300, 70)  # K > 256 and M > 64: several tiles
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(5, 300)
+    for fn in (lambda m: m(x), lambda m: activate(m, nn.ReLU(), x), lambda m: activate(m, BiasReLU(), x)):
+        ours.zero_grad()
+        theirs.zero_grad()
+        got, want = fn(ours), fn(theirs)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        upstream = torch.randn_like(want)
+        (got * upstream).sum().backward()
+        (want * upstream).sum().backward()
+        for a, b in ((ours.weight, theirs.weight), (ours.bias, theirs.bias)):
+            assert b.grad.abs().max() > 0
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(without_bias(ours, x), x @ theirs.weight.T, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"input must be \[N, 300\]"):
+        ours(torch.randn(2, 3, 300))
