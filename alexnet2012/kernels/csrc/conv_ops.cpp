@@ -62,6 +62,35 @@ void check_grad_y(const Tensor& grad_y, const ConvShape& s, const char* op) {
                 "], got ", grad_y.sizes());
 }
 
+// Data gradient: the input is not an argument, so its geometry comes from (height, width).
+ConvShape data_grad_shape(const Tensor& grad_y, const Tensor& weight, const c10::SymInt& height,
+                          const c10::SymInt& width, int64_t stride, int64_t padding, int64_t groups) {
+    check_same(grad_y, weight, "conv_backward_data (grad_y, weight)");
+    TORCH_CHECK(grad_y.dim() == 4 && weight.dim() == 4,
+                "conv_backward_data: grad_y must be [N, C_out, H_out, W_out] and weight [C_out, C_in/groups, k, k]");
+    const ConvShape s = conv_shape(grad_y.size(0), weight.size(1) * groups, height.expect_int(), width.expect_int(),
+                                   weight, stride, padding, groups, "conv_backward_data");
+    check_grad_y(grad_y, s, "conv_backward_data");
+    return s;
+}
+
+// Weight gradient: the weight tensor is not an input, so its geometry comes from (kernel, groups).
+ConvShape weight_grad_shape(const Tensor& grad_y, const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
+                            int64_t groups) {
+    check_float(x, "conv_backward_weight: x");
+    check_same(grad_y, x, "conv_backward_weight (grad_y, x)");
+    TORCH_CHECK(x.dim() == 4 && grad_y.dim() == 4, "conv_backward_weight: x and grad_y must be 4-d");
+    TORCH_CHECK(groups >= 1 && x.size(1) % groups == 0, "conv_backward_weight: ", x.size(1),
+                " input channels do not split into ", groups, " groups");
+    TORCH_CHECK(kernel >= 1, "conv_backward_weight: kernel must be >= 1, got ", kernel);
+    const Tensor shape_only = at::empty({grad_y.size(1), x.size(1) / groups, kernel, kernel},
+                                        x.options().device(at::kMeta));
+    const ConvShape s = conv_shape(x.size(0), x.size(1), x.size(2), x.size(3), shape_only, stride, padding, groups,
+                                   "conv_backward_weight");
+    check_grad_y(grad_y, s, "conv_backward_weight");
+    return s;
+}
+
 Tensor bias_f32(const std::optional<Tensor>& bias) {
     return bias.has_value() ? bias->to(at::kFloat).contiguous() : Tensor();  // the kernels add the bias in fp32
 }
@@ -118,12 +147,7 @@ Tensor conv_forward_cpu(const Tensor& x_, const Tensor& weight_, const std::opti
 
 Tensor conv_backward_data_cpu(const Tensor& grad_y_, const Tensor& weight_, c10::SymInt height, c10::SymInt width,
                               int64_t stride, int64_t padding, int64_t groups) {
-    check_same(grad_y_, weight_, "conv_backward_data (grad_y, weight)");
-    TORCH_CHECK(grad_y_.dim() == 4 && weight_.dim() == 4,
-                "conv_backward_data: grad_y must be [N, C_out, H_out, W_out] and weight [C_out, C_in/groups, k, k]");
-    const ConvShape s = conv_shape(grad_y_.size(0), weight_.size(1) * groups, height.expect_int(), width.expect_int(),
-                                   weight_, stride, padding, groups, "conv_backward_data");
-    check_grad_y(grad_y_, s, "conv_backward_data");
+    const ConvShape s = data_grad_shape(grad_y_, weight_, height, width, stride, padding, groups);
     const Tensor dy = grad_y_.contiguous(), weight = weight_.contiguous();
     Tensor dx = at::empty({s.batch, s.in_channels, s.height, s.width}, dy.options());
     if (dx.numel() == 0) return dx;
@@ -133,23 +157,6 @@ Tensor conv_backward_data_cpu(const Tensor& grad_y_, const Tensor& weight_, c10:
                  s.groups);
     });
     return dx;
-}
-
-// Weight gradient: the weight tensor is not an input, so its geometry comes from (kernel, groups).
-ConvShape weight_grad_shape(const Tensor& grad_y, const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
-                            int64_t groups) {
-    check_float(x, "conv_backward_weight: x");
-    check_same(grad_y, x, "conv_backward_weight (grad_y, x)");
-    TORCH_CHECK(x.dim() == 4 && grad_y.dim() == 4, "conv_backward_weight: x and grad_y must be 4-d");
-    TORCH_CHECK(groups >= 1 && x.size(1) % groups == 0, "conv_backward_weight: ", x.size(1),
-                " input channels do not split into ", groups, " groups");
-    TORCH_CHECK(kernel >= 1, "conv_backward_weight: kernel must be >= 1, got ", kernel);
-    const Tensor shape_only = at::empty({grad_y.size(1), x.size(1) / groups, kernel, kernel},
-                                        x.options().device(at::kMeta));
-    const ConvShape s = conv_shape(x.size(0), x.size(1), x.size(2), x.size(3), shape_only, stride, padding, groups,
-                                   "conv_backward_weight");
-    check_grad_y(grad_y, s, "conv_backward_weight");
-    return s;
 }
 
 Tensor conv_backward_weight_cpu(const Tensor& grad_y_, const Tensor& x_, int64_t kernel, int64_t stride,
@@ -195,12 +202,7 @@ Tensor conv_forward_cuda_op(const Tensor& x_, const Tensor& weight_, const std::
 
 Tensor conv_backward_data_cuda_op(const Tensor& grad_y_, const Tensor& weight_, c10::SymInt height,
                                   c10::SymInt width, int64_t stride, int64_t padding, int64_t groups) {
-    check_same(grad_y_, weight_, "conv_backward_data (grad_y, weight)");
-    TORCH_CHECK(grad_y_.dim() == 4 && weight_.dim() == 4,
-                "conv_backward_data: grad_y must be [N, C_out, H_out, W_out] and weight [C_out, C_in/groups, k, k]");
-    const ConvShape s = conv_shape(grad_y_.size(0), weight_.size(1) * groups, height.expect_int(), width.expect_int(),
-                                   weight_, stride, padding, groups, "conv_backward_data");
-    check_grad_y(grad_y_, s, "conv_backward_data");
+    const ConvShape s = data_grad_shape(grad_y_, weight_, height, width, stride, padding, groups);
     REPRO_CUDA_CONTEXT(grad_y_);
     const Tensor dy = grad_y_.contiguous(), weight = weight_.contiguous();
     Tensor dx = at::empty({s.batch, s.in_channels, s.height, s.width}, dy.options());
