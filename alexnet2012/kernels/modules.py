@@ -44,9 +44,6 @@ class Linear(nn.Linear):
 
     fuses_relu = True
 
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__(in_features, out_features)
-
     def _linear(self, x: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> torch.Tensor:
         if x.dim() != 2:
             raise ValueError(f"custom fc: input must be [N, {self.in_features}], got {tuple(x.shape)}")

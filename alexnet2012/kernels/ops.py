@@ -37,14 +37,15 @@ def _lrn_backward_fake(grad_y, x, scale, size, alpha, beta, groups):
     return _fake_like(x)
 
 
-def _pooled(size, kernel, stride, padding):
+def _out_size(size, kernel, stride, padding):
+    """Output size of a window sliding over a padded axis (pooling and convolution alike)."""
     return (size + 2 * padding - kernel) // stride + 1
 
 
 @torch.library.register_fake("repro_alexnet::maxpool_forward")
 def _maxpool_forward_fake(x, kernel, stride, padding):
     n, c, h, w = x.shape
-    shape = (n, c, _pooled(h, kernel, stride, padding), _pooled(w, kernel, stride, padding))
+    shape = (n, c, _out_size(h, kernel, stride, padding), _out_size(w, kernel, stride, padding))
     return _fake_like(x, shape=shape), _fake_like(x, torch.int32, shape)
 
 
@@ -79,14 +80,11 @@ def _softmax_xent_backward_fake(grad_loss, logits, labels, lse):
     return _fake_like(logits)
 
 
-def _conv_out(size, kernel, stride, padding):
-    return (size + 2 * padding - kernel) // stride + 1
-
-
 @torch.library.register_fake("repro_alexnet::conv_forward")
 def _conv_forward_fake(x, weight, bias, stride, padding, groups, relu):
     k = weight.shape[2]
-    shape = (x.shape[0], weight.shape[0], _conv_out(x.shape[2], k, stride, padding), _conv_out(x.shape[3], k, stride, padding))
+    shape = (x.shape[0], weight.shape[0], _out_size(x.shape[2], k, stride, padding),
+             _out_size(x.shape[3], k, stride, padding))
     return _fake_like(x, shape=shape)
 
 
@@ -165,20 +163,15 @@ def _conv_setup(ctx, inputs, output):
 def _conv_backward(ctx, grad_y):
     x, weight, y = ctx.saved_tensors
     stride, padding, groups = ctx.args
-    need_x, need_w, need_b = ctx.needs_input_grad[:3]
-    grad_b = None
+    need_x, need_w, need_b = ctx.needs_input_grad[:3]  # need_b is False without a bias
     if ctx.relu:  # the gradient through the fused ReLU, and its bias sum, in one pass
         grad_z, grad_b = _ops.bias_relu_backward(grad_y, y)
     else:
-        grad_z = grad_y.contiguous()
-        if need_b:
-            grad_b = grad_z.sum(dim=(0, 2, 3), dtype=torch.float32)
+        grad_z = grad_y
+        grad_b = grad_z.sum(dim=(0, 2, 3), dtype=torch.float32) if need_b else None
     grad_x = _ops.conv_backward_data(grad_z, weight, x.shape[2], x.shape[3], *ctx.args) if need_x else None
     grad_w = _ops.conv_backward_weight(grad_z, x, weight.shape[2], *ctx.args) if need_w else None
-    if grad_b is not None and need_b:
-        grad_b = grad_b.to(ctx.bias_dtype)
-    else:
-        grad_b = None
+    grad_b = grad_b.to(ctx.bias_dtype) if need_b else None
     return grad_x, grad_w, grad_b, None, None, None, None
 
 

@@ -203,6 +203,6 @@ def test_alexnet_layers_at_full_size(device, name):
     x, wt, b, geometry = inputs(ALEXNET_LAYERS[name], torch.float32, device)
     # conv1's input is the image: no data gradient (training never computes it)
     out, ref, grads, ref_grads = run_both(x, wt, b, geometry, relu=True, input_grad=name != "conv1")
-    assert out.shape == (1, ALEXNET_LAYERS[name][4], 55 if name == "conv1" else ALEXNET_LAYERS[name][2],
-                         55 if name == "conv1" else ALEXNET_LAYERS[name][3])
+    size = 55 if name == "conv1" else ALEXNET_LAYERS[name][2]  # Figure 2's maps: 55, 27, 13, 13, 13
+    assert out.shape == (1, ALEXNET_LAYERS[name][4], size, size)
     assert_matches(out, ref, grads, ref_grads, torch.float32)

@@ -20,6 +20,8 @@
 // put(): fused into the GEMM, or into the split-K sum.
 #include <mma.h>
 
+#include <algorithm>
+
 #include "conv.cuh"
 #include "dispatch.cuh"
 
@@ -44,17 +46,27 @@ template <class P>
 Plan plan_for(const P& p, int groups, int bk) {
     Plan plan{p.M(), p.N(), p.K(), groups, 1, 0};
     const int64_t tiles = groups * ((plan.m + kTile - 1) / kTile) * ((plan.n + kTile - 1) / kTile);
-    int64_t splits = tiles >= kTargetBlocks ? 1 : (kTargetBlocks + tiles - 1) / tiles;
-    const int64_t most = plan.k / kMinKPerSplit;
-    splits = splits < most ? splits : most;
-    splits = splits < kMaxSplits ? splits : kMaxSplits;
-    splits = splits > 1 ? splits : 1;
-    const int64_t per = (plan.k + splits - 1) / splits;
+    const int64_t wanted = tiles >= kTargetBlocks ? 1 : (kTargetBlocks + tiles - 1) / tiles;
+    const int64_t splits = std::max<int64_t>(1, std::min<int64_t>({wanted, plan.k / kMinKPerSplit, kMaxSplits}));
+    // Each split's share of K, rounded up to whole BK tiles (at least one); rounding
+    // may leave fewer splits than asked for, never more.
+    const int64_t per = std::max<int64_t>(1, (plan.k + splits - 1) / splits);
     plan.k_per_split = (per + bk - 1) / bk * bk;
-    plan.splits = static_cast<int>((plan.k + plan.k_per_split - 1) / plan.k_per_split);
-    if (plan.splits < 1) plan.splits = 1;
-    if (plan.k_per_split == 0) plan.k_per_split = bk;
+    plan.splits = static_cast<int>(std::max<int64_t>(1, (plan.k + plan.k_per_split - 1) / plan.k_per_split));
     return plan;
+}
+
+// The block's place: its group, split, first output row and column, and K range.
+struct TileOf {
+    int g, split;
+    int64_t m0, n0, k_begin, k_end;
+};
+
+__device__ __forceinline__ TileOf tile_of(const Plan& plan) {
+    const int g = blockIdx.z / plan.splits, split = blockIdx.z % plan.splits;
+    const int64_t k_begin = split * plan.k_per_split, k_end = k_begin + plan.k_per_split;
+    return {g, split, int64_t(blockIdx.y) * kTile, int64_t(blockIdx.x) * kTile, k_begin,
+            k_end < plan.k ? k_end : plan.k};
 }
 
 // Where output (g, m, n) goes: through the epilogue, or into split `split`'s partial sums.
@@ -74,10 +86,7 @@ __global__ void __launch_bounds__(kWmmaThreads) conv_gemm_wmma_bf16(P p, Plan pl
     __shared__ __align__(128) __nv_bfloat16 b_tile[kWmmaK][kTile + kPadAB];
     __shared__ __align__(128) float c_tile[kTile][kTile + kPadC];
 
-    const int g = blockIdx.z / plan.splits, split = blockIdx.z % plan.splits;
-    const int64_t m0 = int64_t(blockIdx.y) * kTile, n0 = int64_t(blockIdx.x) * kTile;
-    const int64_t k_begin = split * plan.k_per_split;
-    const int64_t k_end = k_begin + plan.k_per_split < plan.k ? k_begin + plan.k_per_split : plan.k;
+    const auto [g, split, m0, n0, k_begin, k_end] = tile_of(plan);
     const int tid = threadIdx.x, warp = tid / 32, wm = warp / 2, wn = warp % 2;
 
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
@@ -127,10 +136,7 @@ __global__ void __launch_bounds__(kSimtThreads) conv_gemm_simt_f32(P p, Plan pla
     __shared__ float a_tile[kSimtK][kTile + 1];  // k-major: a column of A is a row here
     __shared__ float b_tile[kSimtK][kTile];
 
-    const int g = blockIdx.z / plan.splits, split = blockIdx.z % plan.splits;
-    const int64_t m0 = int64_t(blockIdx.y) * kTile, n0 = int64_t(blockIdx.x) * kTile;
-    const int64_t k_begin = split * plan.k_per_split;
-    const int64_t k_end = k_begin + plan.k_per_split < plan.k ? k_begin + plan.k_per_split : plan.k;
+    const auto [g, split, m0, n0, k_begin, k_end] = tile_of(plan);
     const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
 
     float acc[4][4] = {};
@@ -177,10 +183,14 @@ constexpr bool uses_tensor_cores() {
     return sizeof(T) == 2;  // bf16
 }
 
+template <typename T>
+constexpr int bk_of() {
+    return uses_tensor_cores<T>() ? kWmmaK : kSimtK;
+}
+
 template <typename T, class P>
 cudaError_t run_gemm(const P& p, int groups, float* workspace, cudaStream_t st) {
-    const int bk = uses_tensor_cores<T>() ? kWmmaK : kSimtK;
-    const Plan plan = plan_for(p, groups, bk);
+    const Plan plan = plan_for(p, groups, bk_of<T>());
     if (plan.m == 0 || plan.n == 0) return cudaSuccess;
     if (plan.splits > 1 && workspace == nullptr) return cudaErrorInvalidValue;
     const dim3 grid(static_cast<unsigned>((plan.n + kTile - 1) / kTile), static_cast<unsigned>((plan.m + kTile - 1) / kTile),
@@ -195,10 +205,21 @@ cudaError_t run_gemm(const P& p, int groups, float* workspace, cudaStream_t st) 
     return cudaGetLastError();
 }
 
+// make(T{}) builds the pass's problem for element type T; the GEMM runs with it.
+template <class Make>
+cudaError_t run_pass(DType dt, int groups, float* workspace, cudaStream_t st, Make&& make) {
+    cudaError_t err = cudaSuccess;
+    const cudaError_t launch = dispatch_dtype(dt, [&](auto t) {
+        err = run_gemm<decltype(t)>(make(t), groups, workspace, st);
+    });
+    return err != cudaSuccess ? err : launch;
+}
+
 }  // namespace
 
 int conv_splits_cuda(ConvPass pass, DType dt, const ConvShape& s) {
-    const int bk = dt == DType::BF16 ? kWmmaK : kSimtK;
+    // The plan depends on the GEMM's sizes and the kernel's BK only, never on the data.
+    const int bk = dt == DType::BF16 ? bk_of<__nv_bfloat16>() : bk_of<float>();
     switch (pass) {
         case ConvPass::Forward: return plan_for(ConvForward<float>{nullptr, nullptr, nullptr, nullptr, s, false}, s.groups, bk).splits;
         case ConvPass::BackwardData: return plan_for(ConvBackwardData<float>{nullptr, nullptr, nullptr, s}, s.groups, bk).splits;
@@ -209,36 +230,26 @@ int conv_splits_cuda(ConvPass pass, DType dt, const ConvShape& s) {
 
 cudaError_t conv_forward_cuda(DType dt, const void* x, const void* w, const float* bias, void* y, const ConvShape& s,
                               bool relu, float* workspace, cudaStream_t st) {
-    cudaError_t err = cudaSuccess;
-    const cudaError_t d = dispatch_dtype(dt, [&](auto t) {
+    return run_pass(dt, s.groups, workspace, st, [&](auto t) {
         using T = decltype(t);
-        err = run_gemm<T>(ConvForward<T>{static_cast<const T*>(x), static_cast<const T*>(w), bias, static_cast<T*>(y),
-                                         s, relu},
-                          s.groups, workspace, st);
+        return ConvForward<T>{static_cast<const T*>(x), static_cast<const T*>(w), bias, static_cast<T*>(y), s, relu};
     });
-    return err != cudaSuccess ? err : d;
 }
 
 cudaError_t conv_backward_data_cuda(DType dt, const void* dy, const void* w, void* dx, const ConvShape& s,
                                     float* workspace, cudaStream_t st) {
-    cudaError_t err = cudaSuccess;
-    const cudaError_t d = dispatch_dtype(dt, [&](auto t) {
+    return run_pass(dt, s.groups, workspace, st, [&](auto t) {
         using T = decltype(t);
-        err = run_gemm<T>(ConvBackwardData<T>{static_cast<const T*>(dy), static_cast<const T*>(w), static_cast<T*>(dx), s},
-                          s.groups, workspace, st);
+        return ConvBackwardData<T>{static_cast<const T*>(dy), static_cast<const T*>(w), static_cast<T*>(dx), s};
     });
-    return err != cudaSuccess ? err : d;
 }
 
 cudaError_t conv_backward_weight_cuda(DType dt, const void* dy, const void* x, void* dw, const ConvShape& s,
                                       float* workspace, cudaStream_t st) {
-    cudaError_t err = cudaSuccess;
-    const cudaError_t d = dispatch_dtype(dt, [&](auto t) {
+    return run_pass(dt, s.groups, workspace, st, [&](auto t) {
         using T = decltype(t);
-        err = run_gemm<T>(ConvBackwardWeight<T>{static_cast<const T*>(dy), static_cast<const T*>(x), static_cast<T*>(dw), s},
-                          s.groups, workspace, st);
+        return ConvBackwardWeight<T>{static_cast<const T*>(dy), static_cast<const T*>(x), static_cast<T*>(dw), s};
     });
-    return err != cudaSuccess ? err : d;
 }
 
 }  // namespace repro_alexnet
