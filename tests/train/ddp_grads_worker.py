@@ -37,4 +37,7 @@ if __name__ == "__main__":
     F.cross_entropy(ddp(x[mine]), y[mine]).backward()
     if world.is_main:
         torch.save({name: p.grad for name, p in model.named_parameters()}, sys.argv[1])
+    # Tear down together: a gloo group destroyed while its peer is still busy (rank 0
+    # saving) can abort the process ("terminate called without an active exception").
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()
