@@ -43,8 +43,12 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alexnet2012.kernels import ops  # noqa: E402
-from alexnet2012.ops.torch_ops import LocalResponseNorm  # noqa: E402
+from alexnet2012.kernels.bias_relu import bias_relu  # noqa: E402
+from alexnet2012.kernels.dropout import dropout  # noqa: E402
+from alexnet2012.kernels.library import OPS, ensure_built  # noqa: E402
+from alexnet2012.kernels.lrn import LocalResponseNorm, lrn  # noqa: E402
+from alexnet2012.kernels.maxpool import max_pool  # noqa: E402
+from alexnet2012.kernels.softmax_xent import softmax_cross_entropy  # noqa: E402
 from repro.report.markdown import table  # noqa: E402
 from repro.train.atomic import write_text_atomic  # noqa: E402
 from repro.train.environment import cpu_name, git_state  # noqa: E402
@@ -69,10 +73,10 @@ def cases(batch: int) -> list[Case]:
     lrn_torch = LocalResponseNorm(5, 1e-4, 0.75, 2.0, groups=2)
     out: list[Case] = []
     for name, shape in (("norm1 (after conv1)", (batch, 96, 55, 55)), ("norm2 (after conv2)", (batch, 256, 27, 27))):
-        out.append(Case(name, "lrn", shape, lambda x: ops.lrn(x, 5, 1e-4, 0.75, 2.0, 2), lrn_torch,
+        out.append(Case(name, "lrn", shape, lambda x: lrn(x, 5, 1e-4, 0.75, 2.0, 2), lrn_torch,
                         "F.local_response_norm (nn.LocalResponseNorm)", positive=True))
     for name, shape in (("pool1", (batch, 96, 55, 55)), ("pool2", (batch, 256, 27, 27)), ("pool5", (batch, 256, 13, 13))):
-        out.append(Case(name, "max_pool 3x3/2", shape, lambda x: ops.max_pool(x, 3, 2), lambda x: F.max_pool2d(x, 3, 2),
+        out.append(Case(name, "max_pool 3x3/2", shape, lambda x: max_pool(x, 3, 2), lambda x: F.max_pool2d(x, 3, 2),
                         "F.max_pool2d", positive=True))
     for name, shape in (("conv1 out", (batch, 96, 55, 55)), ("conv2 out", (batch, 256, 27, 27)),
                         ("conv3 out", (batch, 384, 13, 13)), ("conv5 out", (batch, 256, 13, 13)),
@@ -88,16 +92,16 @@ def cases(batch: int) -> list[Case]:
 
         view = (1, -1) + (1,) * (len(shape) - 2)
         leaves = (lambda bias=bias: list(bias.values()))
-        out.append(Case(name, "bias + ReLU", shape, lambda x, b=b: ops.bias_relu(x, b(x)),
+        out.append(Case(name, "bias + ReLU", shape, lambda x, b=b: bias_relu(x, b(x)),
                         lambda x, b=b, view=view: F.relu(x + b(x).to(x.dtype).view(view)), "F.relu(x + b)",
                         leaves=leaves))
-        out.append(Case(name, "ReLU (bias in conv)", shape, lambda x, b=b: ops.bias_relu(x, b(x)), F.relu, "F.relu",
+        out.append(Case(name, "ReLU (bias in conv)", shape, lambda x, b=b: bias_relu(x, b(x)), F.relu, "F.relu",
                         leaves=leaves))
     for name in ("drop6", "drop7"):
-        out.append(Case(name, "dropout 0.5", (batch, 4096), lambda x: ops.dropout(x, 0.5, 1234),
+        out.append(Case(name, "dropout 0.5", (batch, 4096), lambda x: dropout(x, 0.5, 1234),
                         lambda x: F.dropout(x, 0.5, training=True), "F.dropout"))
     out.append(Case("fc8 loss", "softmax + cross-entropy", (batch, 1000),
-                    lambda x, y=None: ops.softmax_cross_entropy(x, y), lambda x, y=None: F.cross_entropy(x, y),
+                    lambda x, y=None: softmax_cross_entropy(x, y), lambda x, y=None: F.cross_entropy(x, y),
                     "F.cross_entropy", labels=True))
     return out
 
@@ -114,7 +118,8 @@ CONV_LAYERS = (
 
 def conv_rows(batch: int, dtype: torch.dtype, device: torch.device, args) -> list[dict]:
     """Each conv layer's three passes, ours against cuDNN, timed in the same run."""
-    ours_ops, aten = torch.ops.repro_alexnet, torch.ops.aten
+    ensure_built()
+    ours_ops, aten = OPS, torch.ops.aten
     g = torch.Generator().manual_seed(0)
     rows = []
     for name, cin, size, cout, k, stride, pad, groups in CONV_LAYERS:

@@ -11,7 +11,7 @@ PY="${PYTHON:-python3}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$out/gpu.txt"
 $PY -m alexnet2012.kernels.build 2>&1 | grep -v "No CUDA runtime" | tee "$out/build.log"
-$PY -m pytest -q -p no:cacheprovider tests/kernels tests/alexnet2012/test_custom_ops.py 2>&1 | tail -15 \
+$PY -m pytest -q -p no:cacheprovider tests/alexnet2012/kernels tests/alexnet2012/test_custom_ops.py 2>&1 | tail -15 \
     | tee "$out/pytest_kernels.log"
 $PY bench/kernels.py --out "$out" 2>&1 | grep -v "No CUDA runtime" | tee "$out/bench.log"
 $PY bench/alexnet_step.py --only CUDA --steps 8 --out "$out" --name alexnet_step_gpu 2>&1 | grep -v "No CUDA runtime" \

@@ -15,9 +15,13 @@ import argparse
 import sys
 
 import torch
-import torch.nn.functional as F
 
-from . import ops, reference
+from .bias_relu import bias_relu, bias_relu_reference
+from .conv import conv2d, conv2d_reference
+from .dropout import dropout, dropout_reference
+from .lrn import lrn, lrn_reference
+from .maxpool import max_pool, max_pool_reference
+from .softmax_xent import softmax_cross_entropy, softmax_cross_entropy_reference
 
 TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 3e-2}  # relative to the output's largest value
 
@@ -41,27 +45,29 @@ def checks(device: str, dtype: torch.dtype):
         return (torch.randn(*shape, generator=g) * scale).to(device, dtype)
 
     labels = torch.randint(0, 1000, (9,), generator=g).to(device)
-    yield "lrn n=5 groups=2", _grad_pair(lambda x: ops.lrn(x, 5, 1e-2, 0.75, 2.0, 2),
-                                         lambda x: reference.lrn(x, 5, 1e-2, 0.75, 2.0, 2), r(3, 12, 7, 5, scale=20))
-    yield "lrn n=11 (generic)", _grad_pair(lambda x: ops.lrn(x, 11, 1e-3, 0.75, 2.0, 1),
-                                           lambda x: reference.lrn(x, 11, 1e-3, 0.75, 2.0, 1), r(2, 13, 5, 3, scale=20))
-    yield "max_pool 3/2", _grad_pair(lambda x: ops.max_pool(x, 3, 2), lambda x: F.max_pool2d(x, 3, 2), r(3, 5, 27, 27))
-    yield "max_pool 3/1 pad 1", _grad_pair(lambda x: ops.max_pool(x, 3, 1, 1), lambda x: F.max_pool2d(x, 3, 1, 1),
+    yield "lrn n=5 groups=2", _grad_pair(lambda x: lrn(x, 5, 1e-2, 0.75, 2.0, 2),
+                                         lambda x: lrn_reference(x, 5, 1e-2, 0.75, 2.0, 2), r(3, 12, 7, 5, scale=20))
+    yield "lrn n=11 (generic)", _grad_pair(lambda x: lrn(x, 11, 1e-3, 0.75, 2.0, 1),
+                                           lambda x: lrn_reference(x, 11, 1e-3, 0.75, 2.0, 1), r(2, 13, 5, 3, scale=20))
+    yield "max_pool 3/2", _grad_pair(lambda x: max_pool(x, 3, 2), lambda x: max_pool_reference(x, 3, 2),
+                                     r(3, 5, 27, 27))
+    yield "max_pool 3/1 pad 1", _grad_pair(lambda x: max_pool(x, 3, 1, 1), lambda x: max_pool_reference(x, 3, 1, 1),
                                            r(2, 3, 9, 11))
-    yield "bias_relu conv", _grad_pair(ops.bias_relu, reference.bias_relu, r(16, 6, 31, 29),
+    yield "bias_relu conv", _grad_pair(bias_relu, bias_relu_reference, r(16, 6, 31, 29),
                                        torch.randn(6, generator=g).to(device))
-    yield "bias_relu fc", _grad_pair(ops.bias_relu, reference.bias_relu, r(9, 333), torch.randn(333, generator=g).to(device))
-    yield "dropout", _grad_pair(lambda x: ops.dropout(x, 0.5, 77), lambda x: reference.dropout(x, 0.5, 77), r(7, 13, 5))
+    yield "bias_relu fc", _grad_pair(bias_relu, bias_relu_reference, r(9, 333),
+                                     torch.randn(333, generator=g).to(device))
+    yield "dropout", _grad_pair(lambda x: dropout(x, 0.5, 77), lambda x: dropout_reference(x, 0.5, 77), r(7, 13, 5))
     def conv(stride, padding, groups, relu):
-        return (lambda x, w, b: ops.conv2d(x, w, b, stride, padding, groups, relu),
-                lambda x, w, b: reference.conv2d(x, w, b, stride, padding, groups, relu))
+        return (lambda x, w, b: conv2d(x, w, b, stride, padding, groups, relu),
+                lambda x, w, b: conv2d_reference(x, w, b, stride, padding, groups, relu))
 
     yield "conv 11x11/4 pad 2 relu", _grad_pair(*conv(4, 2, 1, True), r(2, 3, 39, 39), r(8, 3, 11, 11, scale=0.1), r(8))
     yield "conv 5x5 towers split-K", _grad_pair(*conv(1, 2, 2, False), r(2, 96, 7, 7), r(256, 48, 5, 5, scale=0.05),
                                                 r(256))
     yield "conv 3x3 dW split-K", _grad_pair(*conv(1, 1, 1, True), r(8, 4, 32, 32), r(8, 4, 3, 3, scale=0.3), r(8))
-    yield "softmax_xent 1000", _grad_pair(lambda z: ops.softmax_cross_entropy(z, labels),
-                                          lambda z: F.cross_entropy(z, labels), r(9, 1000, scale=5))
+    yield "softmax_xent 1000", _grad_pair(lambda z: softmax_cross_entropy(z, labels),
+                                          lambda z: softmax_cross_entropy_reference(z, labels), r(9, 1000, scale=5))
 
 
 def main(argv: list[str] | None = None) -> int:

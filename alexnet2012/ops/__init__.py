@@ -1,10 +1,14 @@
-"""Per-layer-type implementations of the AlexNet ops, chosen by ``OpsConfig``.
+"""The ops seam: which implementation each AlexNet layer type uses (``model.ops``).
 
-Importing this package registers the "torch" implementations; kernel modules
-register theirs on import (import them here so ``OpsConfig.validate`` sees them).
+    registry.py  the table kind -> {"torch": torch layer, "custom": hand-written kernel layer},
+                 ``make``, ``OpsConfig``
+    fusion.py    layer + ReLU, fused where a custom kernel can
+
+The layers themselves, with their kernels and references, are alexnet2012/kernels/<family>.py.
+Importing this builds nothing.
 """
 
-from . import custom_ops, torch_ops  # noqa: F401  (register "torch" for every kind, "custom" for the kernels)
+from .fusion import activate, without_bias
 from .registry import KINDS, OpsConfig, available, make, register
 
-__all__ = ["KINDS", "OpsConfig", "available", "make", "register"]
+__all__ = ["KINDS", "OpsConfig", "activate", "available", "make", "register", "without_bias"]

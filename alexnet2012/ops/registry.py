@@ -1,15 +1,16 @@
-"""The ops seam: one implementation name per layer type, chosen by config.
+"""The ops seam: one implementation name per layer type, chosen by config (``model.ops``).
 
 The network asks for its layers by kind ("conv", "lrn", ...) and by the name
-of an implementation ("torch" = standard PyTorch ops). Hand-written kernels
-register more names (e.g. "cuda") for the kinds they cover, so swapping an
-implementation is a config change, never a model change.
+of an implementation: "torch" (standard PyTorch layers, cuDNN on a GPU) or
+"custom" (the hand-written kernels, alexnet2012/kernels/<family>.py). Swapping
+an implementation is a config change, never a model change. Importing this
+builds nothing: a custom layer builds the kernels' library when constructed.
 
-Contract for factories (so checkpoints stay interchangeable between impls):
+Contract for implementations (so checkpoints stay interchangeable between them):
   conv(in_channels, out_channels, kernel_size, stride, padding, groups)
       -> module with parameters ``weight`` [out, in/groups, k, k] and ``bias`` [out]
   fc(in_features, out_features)       -> module with parameters ``weight`` [out, in] and ``bias`` [out]
-  lrn(size, alpha, beta, k, groups)   -> module, the paper's formula (torch_ops.py)
+  lrn(size, alpha, beta, k, groups)   -> module, the paper's formula (kernels/lrn.py)
   pool(kernel_size, stride)           -> module, max pooling
   activation()                        -> module, ReLU
   dropout(p)                          -> module
@@ -22,9 +23,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+from torch import nn
+
+from alexnet2012.kernels import bias_relu, conv, dropout, lrn, maxpool, softmax_xent
+
 KINDS = ("conv", "fc", "lrn", "pool", "activation", "dropout", "loss")
 
-_REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
+# kind -> implementation name -> the layer's class (or factory), called with the layer's arguments.
+_REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
+    "conv": {"torch": nn.Conv2d, "custom": conv.Conv2d},
+    "fc": {"torch": nn.Linear, "custom": conv.Linear},
+    "lrn": {"torch": lrn.LocalResponseNorm, "custom": lrn.LRN},
+    "pool": {"torch": nn.MaxPool2d, "custom": maxpool.MaxPool},  # the paper's overlapping pooling: z=3 > s=2
+    "activation": {"torch": nn.ReLU, "custom": bias_relu.BiasReLU},
+    "dropout": {"torch": nn.Dropout, "custom": dropout.Dropout},
+    "loss": {"torch": nn.CrossEntropyLoss, "custom": softmax_xent.CrossEntropy},  # mean over the batch
+}
 
 
 def _check_kind(kind: str) -> dict[str, Callable[..., Any]]:
@@ -37,13 +51,13 @@ def register(kind: str, impl_name: str, factory: Callable[..., Any], *, replace:
     """Make ``factory(**layer_args)`` the implementation ``impl_name`` of ``kind``."""
     impls = _check_kind(kind)
     if impl_name in impls and not replace:
-        # A silent overwrite would let two kernel modules fight over a name.
+        # A silent overwrite would let two implementations fight over a name.
         raise ValueError(f"op {kind!r} already has an implementation named {impl_name!r}")
     impls[impl_name] = factory
 
 
 def available(kind: str) -> tuple[str, ...]:
-    """The implementation names registered for ``kind``, sorted."""
+    """The implementation names of ``kind``, sorted."""
     return tuple(sorted(_check_kind(kind)))
 
 

@@ -1,5 +1,5 @@
 // Shared by the CUDA kernels (*.cu, compiled by nvcc) and their host path
-// (cpu_ops.cpp, compiled by the C++ compiler): the per-element arithmetic of
+// (<family>_ops.cpp, compiled by the C++ compiler): the per-element arithmetic of
 // every kernel is written once here and in the family headers, as functions
 // that run on both sides. So the CPU tests check the very formulas the GPU runs;
 // only the thread decomposition (and the order of reductions) differs.

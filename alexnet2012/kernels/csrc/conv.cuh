@@ -8,7 +8,7 @@
 // Each of the three passes is one GEMM per group, C[m, n] = sum_k A[m, k] B[k, n],
 // whose operands are never materialised: the functions below map a GEMM
 // coordinate straight to the tensor element (or to 0 for padding and, in the
-// data gradient, for taps the stride skips). The CPU path (ops.cpp) and both
+// data gradient, for taps the stride skips). The CPU path (conv_ops.cpp) and both
 // GPU kernels (conv.cu: fp32 SIMT tiles and bf16 tensor cores) evaluate these
 // same functions, so the CPU tests check the GPU's index arithmetic.
 //

@@ -1,8 +1,8 @@
 // The torch side of the convolution kernels: schemas, argument checks, the CPU
 // path and the CUDA launch glue of repro_alexnet::conv_forward,
 // conv_backward_data and conv_backward_weight. The math is conv.cuh's index
-// functions; the GPU kernels are in conv.cu. Autograd and fake implementations
-// are registered in Python (alexnet2012/kernels/ops.py).
+// functions; the GPU kernels are in conv.cu. Fake and autograd registrations are
+// in Python, with the reference: alexnet2012/kernels/conv.py.
 #include <torch/library.h>
 
 #include <vector>

@@ -1,6 +1,6 @@
 // Host-side entry points of the CUDA kernels: raw pointers, sizes and a stream,
 // no torch types, so the .cu files compile without torch's headers (seconds,
-// not minutes). ops.cpp checks the tensors and calls these.
+// not minutes). Each <family>_ops.cpp checks the tensors and calls its family's.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
-// Torch-side helpers shared by the op files (ops.cpp, conv_ops.cpp): dtype and
-// device checks, the CPU loop, and the CUDA launch context.
+// Torch-side helpers shared by the binding files (<family>_ops.cpp, one per kernel
+// family): dtype and device checks, the CPU loop, and the CUDA launch context.
 #pragma once
 
 #include <ATen/ATen.h>

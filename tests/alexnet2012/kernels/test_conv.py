@@ -2,16 +2,20 @@
 three gradients, AlexNet's exact layer geometries, odd shapes, groups, strides
 the kernel skips over, the fused ReLU, non-contiguous inputs, fp32 and bf16,
 autocast; on the CPU path here (which evaluates the same index functions as the
-GPU kernels) and on the GPU where one is present."""
+GPU kernels) and on the GPU where one is present. And the custom conv and fc layers:
+nn.Conv2d's and nn.Linear's parameters, the ReLU fused into their epilogue."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
-from alexnet2012.kernels import ops, reference
+from alexnet2012.kernels.bias_relu import BiasReLU
+from alexnet2012.kernels.conv import Conv2d, Linear, conv2d, conv2d_reference
+from alexnet2012.ops.fusion import activate, without_bias
 
-from .conftest import DEVICES, DTYPES, close, noncontiguous
+from .conftest import DEVICES, DTYPES, close, leaf, noncontiguous
 
 # (batch, C_in, H, W, C_out, k, stride, padding, groups)
 CASES = {
@@ -35,10 +39,6 @@ CASES = {
 }
 
 
-def leaf(x: torch.Tensor) -> torch.Tensor:
-    return x.detach().clone().requires_grad_()
-
-
 def inputs(case, dtype, device, bias=True):
     n, cin, h, w, cout, k, s, p, g = case
     gen = torch.Generator().manual_seed(sum(case))
@@ -52,13 +52,13 @@ def run_both(x, wt, b, geometry, relu, input_grad=True):
     """Our op and the fp64 reference, each with its gradients under one random upstream gradient
     (the input's gradient is None where input_grad is False)."""
     ours_in = [leaf(x) if input_grad else x, leaf(wt)] + ([leaf(b)] if b is not None else [])
-    out = ops.conv2d(ours_in[0], ours_in[1], ours_in[2] if b is not None else None, *geometry, relu=relu)
+    out = conv2d(ours_in[0], ours_in[1], ours_in[2] if b is not None else None, *geometry, relu=relu)
     upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
     (out.float() * upstream.to(out.device)).sum().backward()
     ref_in = [leaf(t.detach().double().cpu()) for t in (x, wt) + ((b,) if b is not None else ())]
     if not input_grad:
         ref_in[0] = ref_in[0].detach()
-    ref = reference.conv2d(ref_in[0], ref_in[1], ref_in[2] if b is not None else None, *geometry, relu=relu)
+    ref = conv2d_reference(ref_in[0], ref_in[1], ref_in[2] if b is not None else None, *geometry, relu=relu)
     (ref * upstream.double()).sum().backward()
     return out, ref, [t.grad for t in ours_in], [t.grad for t in ref_in]
 
@@ -117,7 +117,7 @@ def test_input_gradient_is_skipped_when_not_needed(device):
     # conv1's input is the image: its data gradient (the costly stride-4 gather) is never computed.
     x, wt, b, geometry = inputs(CASES["conv1 11x11/4 pad 2"], torch.float32, device)
     w = leaf(wt)
-    ops.conv2d(x, w, b, *geometry, relu=True).sum().backward()
+    conv2d(x, w, b, *geometry, relu=True).sum().backward()
     assert w.grad is not None and x.grad is None
 
 
@@ -125,11 +125,11 @@ def test_bf16_under_autocast_keeps_fp32_weights():
     x, wt, b, geometry = inputs(CASES["conv3 3x3 pad 1, both towers"], torch.float32, "cpu")
     w = leaf(wt)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = ops.conv2d(x, w, b, *geometry)
+        out = conv2d(x, w, b, *geometry)
     assert out.dtype == torch.bfloat16
     out.float().sum().backward()
     assert w.grad.dtype == torch.float32
-    ref = reference.conv2d(x.bfloat16().double(), wt.bfloat16().double(), b.double(), *geometry)
+    ref = conv2d_reference(x.bfloat16().double(), wt.bfloat16().double(), b.double(), *geometry)
     close(out, ref, torch.bfloat16, scale=ref.abs().max().item())
 
 
@@ -137,18 +137,13 @@ def test_bf16_under_autocast_keeps_fp32_weights():
 def test_empty_batch(device):
     x, wt, b, geometry = inputs((0, 4, 6, 6, 5, 3, 1, 1, 1), torch.float32, device)
     x, w = leaf(x), leaf(wt)
-    out = ops.conv2d(x, w, b, *geometry)
+    out = conv2d(x, w, b, *geometry)
     assert out.shape == (0, 5, 6, 6)
     out.sum().backward()
     assert torch.equal(w.grad, torch.zeros_like(w)) and x.grad.shape == x.shape
 
 
 def test_custom_conv_layer_keeps_nn_conv2d_parameters_and_fuses_relu():
-    from torch import nn
-
-    from alexnet2012.kernels.modules import BiasReLU, Conv2d
-    from alexnet2012.ops.fusion import activate
-
     torch.manual_seed(0)
     ours, theirs = Conv2d(6, 8, 5, stride=1, padding=2, groups=2), nn.Conv2d(6, 8, 5, padding=2, groups=2)
     ours.load_state_dict(theirs.state_dict())
@@ -162,11 +157,6 @@ def test_custom_conv_layer_keeps_nn_conv2d_parameters_and_fuses_relu():
 
 
 def test_custom_fc_layer_is_nn_linear_on_the_conv_kernels():
-    from torch import nn
-
-    from alexnet2012.kernels.modules import BiasReLU, Linear
-    from alexnet2012.ops.fusion import activate, without_bias
-
     torch.manual_seed(0)
     ours, theirs = Linear(300, 70), nn.Linear(300, 70)  # K > 256 and M > 64: several tiles
     ours.load_state_dict(theirs.state_dict())

@@ -1,4 +1,4 @@
-"""Shared by the kernel tests: the devices to run on, and tolerances per dtype."""
+"""Shared by the kernel tests: the devices to run on, tolerances per dtype, gradient helpers."""
 
 from __future__ import annotations
 
@@ -32,3 +32,15 @@ def noncontiguous(x: torch.Tensor) -> torch.Tensor:
     assert not view.is_contiguous()
     torch.testing.assert_close(view, x, rtol=0, atol=0, equal_nan=True)
     return view
+
+
+def leaf(x: torch.Tensor) -> torch.Tensor:
+    return x.detach().clone().requires_grad_()
+
+
+def grads(fn, *inputs: torch.Tensor, weight: torch.Tensor | None = None):
+    """Output of fn(*inputs) and the gradients of sum(output * weight) w.r.t. the inputs."""
+    out = fn(*inputs)
+    weight = torch.randn_like(out.float()) if weight is None else weight
+    (out.float() * weight).sum().backward()
+    return out, [i.grad for i in inputs], weight
