@@ -1,4 +1,8 @@
-"""The `repro` command: era-agnostic tools (for now, `repro report`)."""
+"""The `repro` command: era-agnostic tools (`repro report`, `repro runs`).
+
+The tables themselves come from each era's report plug-in (repro.report.reporter),
+chosen by the `era` field of the run records; this module imports no era.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from repro.report.collect import Skipped, collect
-from repro.report.cudaconvnet_table import is_cudaconvnet_sweep, write_cudaconvnet_table
-from repro.report.experiment_table import write_experiment
+from repro.report.collect import Skipped, collect, find_run_dirs
 from repro.report.index import write_index
-from repro.report.lecun1989_tables import write_baseline
+from repro.report.reporter import Reporter, ReporterError, reporter_for, reporters
+from repro.report.run_table import write_run_table
+from repro.train.record import RecordError, read_metrics
 
-DEFAULT_RUNS = [Path("results/lecun1989/runs")]
-# Eras whose splits are not the 1989 train/test pair (AlexNet: val, val10):
-# each sweep folder below one of these becomes one per-run table (`repro runs`).
-DEFAULT_RUN_TABLES = [Path("results/alexnet2012/runs")]
+
+def default_runs() -> list[Path]:
+    """The committed run records `repro report` reads without positional folders (each era's)."""
+    return [Path(p) for r in reporters().values() for p in r.runs]
+
+
+def default_run_tables() -> list[Path]:
+    """The committed sweep folders tabulated one row per run by default (each era's)."""
+    return [Path(p) for r in reporters().values() for p in r.run_tables]
 
 
 def collection_of(path: Path, roots: Sequence[Path]) -> tuple[Path, str]:
@@ -34,16 +43,49 @@ def collection_of(path: Path, roots: Sequence[Path]) -> tuple[Path, str]:
     return roots[0], Path(path).parent.name
 
 
-def _tricks_catalogue() -> list[tuple[str, str, str]]:
-    try:
-        from modern_tricks import TRICKS
-    except ImportError:  # pragma: no cover - installed with the project
-        return []
-    return [(t.name, t.summary, t.origin) for t in sorted(TRICKS.values(), key=lambda t: (t.stage, t.name))]
+def _era_of_records(paths: Sequence[Path]) -> str | None:
+    """The `era` of the first readable record among ``paths`` (None: none says)."""
+    for path in paths:
+        try:
+            era = read_metrics(path).get("era")
+        except RecordError:
+            continue
+        if isinstance(era, str) and era:
+            return era
+    return None
+
+
+def _era_by_root(root: Path) -> str | None:
+    """The era whose committed runs are ``root`` or hold it; else the era whose
+    records `repro report` reads by default (records that name no era)."""
+    here = Path(root).resolve()
+    for era, reporter in reporters().items():
+        if any(here == Path(p).resolve() or Path(p).resolve() in here.parents for p in reporter.runs):
+            return era
+    return next((era for era, reporter in reporters().items() if reporter.runs), None)
 
 
 def _report(args: argparse.Namespace) -> int:
-    roots = [Path(r) for r in (args.runs or DEFAULT_RUNS)]
+    try:
+        return _write_report(args)
+    except ReporterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _collection_dir(path: Path, roots: Sequence[Path]) -> Path:
+    """The folder of the collection a record belongs to (for messages)."""
+    for root in roots:
+        try:
+            rel = Path(path).relative_to(root)
+        except ValueError:
+            continue
+        return Path(root) / rel.parts[0] if len(rel.parts) >= 2 else Path(root)
+    return Path(path).parent
+
+
+def _write_report(args: argparse.Namespace) -> int:
+    roots = [Path(r) for r in (args.runs or default_runs())]
     try:
         runs, skipped = collect(roots)
     except FileNotFoundError as exc:
@@ -55,51 +97,60 @@ def _report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     key = lambda p: collection_of(p, roots)[1]  # noqa: E731
     collections = sorted({key(Path(r)) for r in runs["run"]} | {key(s.path) for s in skipped}) if len(runs) or skipped else []
-    written: list[Path] = []
+    # Each collection's reporter, by its records' era; all found before anything is written.
+    plan: list[tuple[str, Reporter, pd.DataFrame, list[Skipped]]] = []
     for name in collections:
         mine = runs[[key(Path(r)) == name for r in runs["run"]]] if len(runs) else pd.DataFrame()
         lost: list[Skipped] = [s for s in skipped if key(s.path) == name]
+        where = _collection_dir(Path(mine["run"].iloc[0]) if len(mine) else lost[0].path, roots)
+        for era in sorted(set(mine["era"])) if len(mine) else []:
+            reporter_for(str(era), where)
+        era = str(mine["era"].iloc[0]) if len(mine) else (
+            _era_of_records([s.path for s in lost]) or _era_by_root(collection_of(lost[0].path, roots)[0]))
+        if era is None:
+            raise ReporterError(f"cannot tell the era of the run records under {where} (none finished)")
+        plan.append((name, reporter_for(era, where), mine, lost))
+    sweeps = _run_table_sweeps(args)
+    written: list[Path] = []
+    for name, reporter, mine, lost in plan:
         tables = sorted(set(mine["table"])) if len(mine) else [""]
-        era = str(mine["era"].iloc[0]) if len(mine) else "lecun1989"
         for table_name in tables:
             rows = mine[mine["table"] == table_name] if len(mine) else mine
-            if table_name:
-                written += write_experiment(table_name, rows, lost, out / era)
+            if table_name and reporter.experiment is not None:
+                written += reporter.experiment(table_name, rows, lost, out / reporter.era)
+            elif not table_name and reporter.plain is not None:
+                written += reporter.plain(rows, lost, out / reporter.era, name=args.name, stem=args.stem or name)
             else:
-                written += write_baseline(rows, lost, out / era, name=args.name, stem=args.stem or name)
-    written += _run_tables(args, out)
-    written.append(write_index(out, written, _tricks_catalogue()))
+                print(f"  {name}: the {reporter.era} reporter has no table for "
+                      f"{'experiment ' + table_name if table_name else 'plain runs'}")
+    for root, sweep, reporter in sweeps:
+        # <out>/<DIR's parent name>/<sweep>: the era's own table for the sweep, or the per-run one.
+        stem = out / root.resolve().parent.name / sweep.name
+        own = reporter.sweep_table(sweep, stem) if reporter is not None and reporter.sweep_table else None
+        written += own if own is not None else write_run_table([sweep], stem)
+    tricks = [t for r in reporters().values() for t in r.tricks()]
+    written.append(write_index(out, written, tricks))
     for path in written:
         print(f"wrote {path}")
     return 0
 
 
-def _run_tables(args: argparse.Namespace, out: Path) -> list[Path]:
-    """<out>/<era>/<sweep>.{md,csv} for each sweep folder under the run-table roots."""
-    from .report.run_table import write_run_table
-
-    roots = args.run_tables if args.run_tables is not None else ([] if args.runs else DEFAULT_RUN_TABLES)
-    written: list[Path] = []
+def _run_table_sweeps(args: argparse.Namespace) -> list[tuple[Path, Path, Reporter | None]]:
+    """(root, sweep folder, its era's reporter) for each sweep folder under the run-table roots."""
+    roots = args.run_tables if args.run_tables is not None else ([] if args.runs else default_run_tables())
+    found = []
     for root in map(Path, roots):
         if not root.is_dir():
             if args.run_tables is not None:  # named on the command line: say so; a missing default is fine
                 print(f"  no run records under {root}")
             continue
         for sweep in sorted(p for p in root.iterdir() if p.is_dir()):
-            written += write_run_table([sweep], out / root.resolve().parent.name / sweep.name)
-            # The 2012 era's CIFAR-10 comparisons go to <out>/cifar10/.
-            if sweep.name.startswith("figure1"):  # the AlexNet paper's Figure 1: curves and epochs to 25%
-                from .report.figure1 import write_figure1
-
-                written += write_figure1(sweep, out / "cifar10" / sweep.name)
-            elif is_cudaconvnet_sweep(sweep):
-                written += write_cudaconvnet_table(sweep, out / "cifar10" / sweep.name)
-    return written
+            era = _era_of_records(find_run_dirs([sweep]))
+            found.append((root, sweep, None if era is None else reporter_for(era, where=sweep)))
+    return found
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from .report.run_table import write_run_table
-
     try:
         written = write_run_table(args.runs, args.out)
     except FileNotFoundError as exc:
@@ -119,14 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("runs", nargs="*", type=Path,
                         help="directories searched (recursively) for run records; each folder directly below one "
                              "(a sweep) becomes one table, named after its experiment (`table` in the records) or, "
-                             "for plain runs, after the folder (default: results/lecun1989/runs)")
+                             "for plain runs, after the folder (default: the committed runs each era's reporter "
+                             "names, e.g. results/lecun1989/runs)")
     report.add_argument("--out", default="results", help="output root (default: results)")
     report.add_argument("--name", default="baseline",
                         help="plain runs (no experiment): which configuration name to tabulate (default: baseline)")
     report.add_argument("--stem", default=None, help="plain runs: output file stem (default: the folder's name)")
     report.add_argument("--run-tables", action="append", type=Path, default=None, metavar="DIR",
                         help="also write a per-run table (as `repro runs`) for each sweep folder under DIR, into "
-                             "<out>/<DIR's parent name>/<sweep>.md (default, without positional runs: "
+                             "<out>/<DIR's parent name>/<sweep>.md, or the era's own table for that sweep (default, "
+                             "without positional runs: the sweep folders each era's reporter names, e.g. "
                              "results/alexnet2012/runs)")
     report.set_defaults(func=_report)
     runs = sub.add_parser("runs", help="one row per finished run with every evaluated split (AlexNet: val, val10)")

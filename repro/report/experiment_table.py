@@ -4,11 +4,15 @@ Hydra sweep over rows and seeds), our numbers beside the published ones.
 Rows appear in the order of the experiment's sweep (conf/experiment/<table>.yaml);
 a row's "Δ test" compares its mean test error with the reference row of the
 same data set (the first row without tricks on that data).
+
+The machinery is era-agnostic; what an era puts in (its headings, data labels,
+published numbers, first layer) is an `ExperimentStyle` its reporter passes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +25,35 @@ from repro.train.atomic import write_text_atomic
 from . import plots
 from .collect import Skipped, read_history
 from .markdown import fmt, mean_sd, table
-from .published import KARPATHY_2022_ROWS, KARPATHY_2022_SOURCE, LECUN_1989
 from .summary import summarise
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-DATA_LABEL = {"usps": "USPS", "mnist16": "MNIST 16x16"}
-# Per era: the state-dict key of the first layer's kernels, and the data set
-# the era's paper used (the misclassified grid shows that test set).
-ERA = {"lecun1989": {"first_layer": "h1_w", "home_data": "usps"}}
-PUBLISHED = {"karpathy_table": KARPATHY_2022_ROWS}
+
+
+@dataclass(frozen=True)
+class ExperimentStyle:
+    """What an era's experiment tables say beyond the generic columns."""
+
+    heading: str  # the title after "# `<table>`: "
+    intro: str  # the paragraph under the title
+    error_caption: str  # caption of the test-error-per-row plot
+    data_header: str = "data (train images)"
+    no_tricks: str = "—"  # the tricks cell of a row without tricks
+    data_label: Mapping[str, str] = field(default_factory=dict)  # record `data` -> its name in tables
+    # table -> row -> published numbers (train_error, test_error, test_misses, passes, data)
+    published: Mapping[str, Mapping[str, Mapping]] = field(default_factory=dict)
+    published_name: str = "published"  # column prefix: "<name> train %"; CSV: "<name, lower case>_train_error"
+    published_label: str = "published"  # legend of the published numbers in the error plot
+    # Columns after the published ones: (header, cell from a summary row).
+    extra_columns: Sequence[tuple[str, Callable[[pd.Series], str]]] = ()
+    home_data: str | None = None  # the data set of the era's paper (the misclassified grid shows its test set)
+    first_layer: str | None = None  # state-dict key (model.pt) of the first layer's kernels
+    kernels_file: str = "kernels"  # the kernel plot is <table>_<kernels_file>.png
+    kernels_title: str = "Learned first-layer kernels, lowest seed of each row"
+    kernels_caption: str = "Learned first-layer kernels (red positive, blue negative; each kernel on its own scale)"
+
+    def label(self, data: str) -> str:
+        return self.data_label.get(data, data)
 
 
 def row_order(table_name: str, names: Sequence[str]) -> list[str]:
@@ -93,7 +117,8 @@ def tables(runs: pd.DataFrame, table_name: str) -> tuple[pd.DataFrame, list[str]
     return summary, order
 
 
-def _csv(summary: pd.DataFrame, order: list[str], pub: dict) -> str:
+def _csv(summary: pd.DataFrame, order: list[str], pub: dict, style: ExperimentStyle) -> str:
+    key = style.published_name.lower()
     refs = _references(summary, order)
     rows = []
     for _, r in summary.iterrows():
@@ -105,41 +130,33 @@ def _csv(summary: pd.DataFrame, order: list[str], pub: dict) -> str:
             "test_misses_mean": r["test_misses_mean"], "test_misses_sd": r["test_misses_sd"],
             "test_error_change_pct": _change(r, refs),
             "wall_time_s_mean": r["wall_time_s_mean"], "backend": r["backend"], "hardware": r["hardware"],
-            "karpathy_train_error": p.get("train_error"), "karpathy_test_error": p.get("test_error"),
-            "karpathy_test_misses": p.get("test_misses"), "karpathy_passes": p.get("passes"),
-            "karpathy_test_error_change_pct": _published_delta(pub, r["name"]),
+            f"{key}_train_error": p.get("train_error"), f"{key}_test_error": p.get("test_error"),
+            f"{key}_test_misses": p.get("test_misses"), f"{key}_passes": p.get("passes"),
+            f"{key}_test_error_change_pct": _published_delta(pub, r["name"]),
         })
     return pd.DataFrame(rows).to_csv(index=False, float_format="%.6g", lineterminator="\n")
 
 
 def _markdown(table_name: str, runs: pd.DataFrame, summary: pd.DataFrame, order: list[str], skipped: Sequence[Skipped],
-              pub: dict, figures: Sequence[tuple[str, Path]]) -> str:
+              pub: dict, figures: Sequence[tuple[str, Path]], style: ExperimentStyle) -> str:
     refs = _references(summary, order)
-    headers = ["row", "tricks (applied in this order)", "data (train digits)", "passes", "seeds", "train error %",
-               "test error %", "test misses", "Δ test", "Karpathy train %", "Karpathy test %", "Karpathy misses",
-               "Karpathy Δ test", "paper train / test %", "wall time (s)", "backend"]
+    who = style.published_name
+    headers = ["row", "tricks (applied in this order)", style.data_header, "passes", "seeds", "train error %",
+               "test error %", "test misses", "Δ test", f"{who} train %", f"{who} test %", f"{who} misses",
+               f"{who} Δ test", *(h for h, _ in style.extra_columns), "wall time (s)", "backend"]
     body = []
     for _, r in summary.iterrows():
         p = pub.get(r["name"], {})
-        paper = (f"{LECUN_1989['train_error']:.2f} / {LECUN_1989['test_error']:.2f}"
-                 if r["data"] == LECUN_1989["data"] and r["tricks"] == "" and r["passes"] == 23 else "—")
         body.append([
-            f"`{r['name']}`", r["tricks"] or "— (the 1989 recipe)", f"{DATA_LABEL.get(r['data'], r['data'])} ({r['n_train']:,})",
+            f"`{r['name']}`", r["tricks"] or style.no_tricks, f"{style.label(r['data'])} ({r['n_train']:,})",
             r["passes"], r["seeds"], mean_sd(r["train_error_mean"], r["train_error_sd"]),
             mean_sd(r["test_error_mean"], r["test_error_sd"]), mean_sd(r["test_misses_mean"], r["test_misses_sd"], 1),
             "reference" if refs.get(r["data"], ("",))[0] == r["name"] else _pct(_change(r, refs)),
             fmt(p.get("train_error")), fmt(p.get("test_error")), fmt(p.get("test_misses")),
-            _pct(_published_delta(pub, r["name"])), paper, fmt(r["wall_time_s_mean"], 0), r["backend"],
+            _pct(_published_delta(pub, r["name"])), *(cell(r) for _, cell in style.extra_columns),
+            fmt(r["wall_time_s_mean"], 0), r["backend"],
         ])
-    text = [
-        f"# `{table_name}`: LeCun et al. 1989 with modern tricks\n\n",
-        "Generated by `repro report` from run records; do not edit by hand. Mean ± sample standard deviation "
-        "over seeds; error rates are integer misses / digits. *Δ test*: change of the mean test error against "
-        "the row without tricks on the same test set (`baseline` for USPS, `mnist_baseline` for MNIST). "
-        f"Karpathy's columns: one run each, on MNIST 16x16 ({KARPATHY_2022_SOURCE}); his Δ is against his "
-        "baseline (4.09%). Paper: LeCun et al. 1989, section 5.3.\n\n",
-        table(headers, body),
-    ]
+    text = [f"# `{table_name}`: {style.heading}\n\n", style.intro, table(headers, body)]
     described = [[f"`{name}`", row_description(table_name, name)] for name in order]
     if any(d for _, d in described):
         text.append("\n## Rows\n\n(From the row configs, `conf/row/" + table_name + "/`.)\n\n")
@@ -165,24 +182,24 @@ def _first_run(runs: pd.DataFrame, name: str) -> pd.Series:
     return runs[runs["name"] == name].sort_values(["seed", "run"]).iloc[0]
 
 
-def _figures(table_name: str, era: str, runs: pd.DataFrame, summary: pd.DataFrame, order: list[str], pub: dict,
-             out_dir: Path) -> list[tuple[str, Path]]:
-    spec = ERA.get(era, {})
+def _figures(table_name: str, runs: pd.DataFrame, summary: pd.DataFrame, order: list[str], pub: dict,
+             out_dir: Path, style: ExperimentStyle) -> list[tuple[str, Path]]:
     figures = []
-    home_data = spec.get("home_data")
+    home_data = style.home_data
     away = [n for n in order if home_data and summary.loc[summary["name"] == n, "data"].iloc[0] != home_data]
-    away_data = sorted({DATA_LABEL.get(d, d) for d in summary.loc[summary["name"].isin(away), "data"]})
+    away_data = sorted({style.label(d) for d in summary.loc[summary["name"].isin(away), "data"]})
     path = plots.error_by_row(order, runs, {k: v["test_error"] for k, v in pub.items()},
                               f"{table_name}: test error per row", out_dir / f"{table_name}_error.png",
+                              published_label=style.published_label,
                               away=away, away_label=f"ours, tested on {', '.join(away_data)}")
-    figures.append(("Test error per row (dots: seeds; bars: mean ± sd; diamonds: Karpathy 2022 on MNIST)", path))
+    figures.append((style.error_caption, path))
     curves = {name: pd.concat([read_history(r) for r in runs.loc[runs["name"] == name, "run"]], ignore_index=True)
               for name in order}
     path = plots.learning_curves(curves, f"{table_name}: learning curves", out_dir / f"{table_name}_curves.png", away)
     figures.append((f"Learning curves (mean over seeds; dashed: rows tested on another data set than "
-                    f"{DATA_LABEL.get(home_data, home_data)})", path))
+                    f"{style.data_label.get(home_data, home_data)})", path))
 
-    home = summary[summary["data"] == spec.get("home_data")]
+    home = summary[summary["data"] == home_data]
     if not home.empty:
         best = home.sort_values(["test_error_mean", "name"]).iloc[0]["name"]
         run = _first_run(runs, best)
@@ -193,31 +210,30 @@ def _figures(table_name: str, era: str, runs: pd.DataFrame, summary: pd.DataFram
             title = (f"The {len(captions)} test digits row `{best}` (seed {run['seed']}) still gets wrong "
                      "(test index: label→prediction)")
             path = plots.image_grid(wrong["image_u8"], captions, title, out_dir / f"{table_name}_misclassified.png")
-            figures.append((f"Remaining test errors of the best row on {DATA_LABEL.get(spec['home_data'])}", path))
+            figures.append((f"Remaining test errors of the best row on {style.data_label.get(home_data)}", path))
     kernels = {}
     for name in order:
         model = Path(_first_run(runs, name)["run"]) / "model.pt"
-        if spec.get("first_layer") and model.exists():
+        if style.first_layer and model.exists():
             state = torch.load(model, map_location="cpu", weights_only=True)
-            kernels[name] = state[spec["first_layer"]].squeeze(1).numpy()
+            kernels[name] = state[style.first_layer].squeeze(1).numpy()
     if kernels:
-        path = plots.kernel_rows(kernels, "Learned first-layer (H1) kernels, lowest seed of each row",
-                                 out_dir / f"{table_name}_h1_kernels.png")
-        figures.append(("Learned H1 kernels (red positive, blue negative; each kernel on its own scale)", path))
+        path = plots.kernel_rows(kernels, style.kernels_title, out_dir / f"{table_name}_{style.kernels_file}.png")
+        figures.append((style.kernels_caption, path))
     return figures
 
 
-def write_experiment(table_name: str, runs: pd.DataFrame, skipped: Sequence[Skipped], out_dir: Path) -> list[Path]:
+def write_experiment(table_name: str, runs: pd.DataFrame, skipped: Sequence[Skipped], out_dir: Path,
+                     style: ExperimentStyle) -> list[Path]:
     """Write <table>.md, <table>.csv and the PNGs; returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    pub = PUBLISHED.get(table_name, {})
+    pub = style.published.get(table_name, {})
     md, csv = out_dir / f"{table_name}.md", out_dir / f"{table_name}.csv"
     if runs.empty:
-        write_text_atomic(md, _markdown(table_name, runs, pd.DataFrame(columns=["name"]), [], skipped, pub, []))
+        write_text_atomic(md, _markdown(table_name, runs, pd.DataFrame(columns=["name"]), [], skipped, pub, [], style))
         return [md]
     summary, order = tables(runs, table_name)
-    era = str(runs["era"].iloc[0])
-    figures = _figures(table_name, era, runs, summary, order, pub, out_dir)
-    write_text_atomic(md, _markdown(table_name, runs, summary, order, skipped, pub, figures))
-    write_text_atomic(csv, _csv(summary, order, pub))
+    figures = _figures(table_name, runs, summary, order, pub, out_dir, style)
+    write_text_atomic(md, _markdown(table_name, runs, summary, order, skipped, pub, figures, style))
+    write_text_atomic(csv, _csv(summary, order, pub, style))
     return [md, csv, *(p for _, p in figures)]

@@ -26,7 +26,7 @@ def save(fig, path: Path) -> Path:
 
 def error_by_row(
     rows: Sequence[str], runs: pd.DataFrame, published: Mapping[str, float], title: str, path: Path,
-    published_label: str = "Karpathy 2022 (MNIST 16x16)", away: Sequence[str] = (), away_label: str = "",
+    published_label: str = "published", away: Sequence[str] = (), away_label: str = "",
 ) -> Path:
     """Test error per configuration: each seed as a dot, the mean as a bar with
     ± 1 sd, the published figure as a red diamond. Rows in ``away`` (tested on

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from repro.report.collect import find_run_dirs
+from repro.report.markdown import fmt, table
+from repro.report.plots import plt, save
 from repro.train.atomic import write_text_atomic
 from repro.train.record import RecordError, read_metrics
-
-from .collect import find_run_dirs
-from .markdown import fmt, table
-from .plots import plt, save
 
 TARGET = 25.0  # % training error
 PAPER_RATIO = 6.0

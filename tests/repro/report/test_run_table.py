@@ -46,18 +46,3 @@ def test_report_writes_a_run_table_per_sweep_and_links_it(tmp_path):
     md = (out / "alexnet2012" / "alexnet_cifar10.md").read_text()
     assert "| 30.25 | 2.50 |" in md
     assert "[alexnet_cifar10.md](alexnet2012/alexnet_cifar10.md)" in (out / "REPORT.md").read_text()
-
-
-def test_cudaconvnet_sweep_gets_a_table_beside_the_published_numbers(tmp_path):
-    runs = tmp_path / "alexnet2012" / "runs"
-    for name, seed, err in (("layers-80sec", 0, 25.5), ("layers-18pct-shortened", 0, 21.0)):
-        path = runs / "cc" / f"{seed}_{name}"
-        record(path, seed, {"val": {"loss": 1.0, "error": err, "misses": int(err * 100), "top5_error": 2.5}})
-        m = (path / "metrics.json").read_text().replace('"alexnet_cifar10"', f'"{name}"')
-        (path / "metrics.json").write_text(m.replace('"era"', '"table": "cudaconvnet_cifar10", "era"', 1))
-    (tmp_path / "lecun").mkdir()
-    out = tmp_path / "results"
-    assert main(["report", str(tmp_path / "lecun"), "--run-tables", str(runs), "--out", str(out)]) == 0
-    md = (out / "cifar10" / "cc.md").read_text()
-    assert "| layers-18pct-shortened | 0 | 15 | 21.00 | — | 18 | 10.0 | 20.0 | test cpu |" in md
-    assert "| layers-80sec | 0 | 15 | 25.50 | — | 26 | 10.0 | 1.3 | test cpu |" in md

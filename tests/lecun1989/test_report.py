@@ -1,5 +1,7 @@
-"""`repro report` on a fixture of experiment records (a sweep with one broken
-and one unfinished record): tables, published columns, plots, byte-stability."""
+"""The 1989 era's report plug-in (lecun1989.report) through `repro report`:
+the baseline table of plain runs beside the paper's and Karpathy's numbers, and
+an experiment's table (a sweep with one broken and one unfinished record):
+published columns, plots, byte-stability."""
 
 import io
 import json
@@ -10,6 +12,64 @@ import pytest
 import torch
 
 from repro.cli import main as repro_main
+
+
+def write_record(d, seed, train_err, test_err, test_misses, name="baseline", complete=True):
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(f"seed: {seed}\n")
+    if not complete:
+        return
+    m = {
+        "status": "complete", "era": "lecun1989", "name": name, "data": "usps", "seed": seed, "passes": 23,
+        "final": {"train": {"loss": 0.002, "error": train_err, "misses": round(train_err * 72.91)},
+                  "test": {"loss": 0.035, "error": test_err, "misses": test_misses}},
+        "wall_time_s": 100.0 + seed, "train_time_s": 90.0, "samples_per_s": 1500.0 + seed,
+        "environment": {"hardware": "Test CPU (2 cores)", "git": {"commit": "abc1234def5678"}, "torch": "2.14.1"},
+    }
+    (d / "metrics.json").write_text(json.dumps(m))
+
+
+@pytest.fixture
+def records(tmp_path):
+    root = tmp_path / "baseline"  # records directly in a folder: the table is named after it
+    write_record(root / "s0", 0, 0.40, 5.00, 100)
+    write_record(root / "s1", 1, 0.20, 6.00, 120)
+    write_record(root / "s2", 2, 0.30, 5.50, 110)
+    write_record(root / "other", 0, 1.0, 9.0, 180, name="something_else")
+    write_record(root / "unfinished", 3, 0, 0, 0, complete=False)
+    broken = root / "broken"
+    write_record(broken, 4, 0.1, 1.0, 20)
+    m = json.loads((broken / "metrics.json").read_text())
+    del m["final"]["test"]
+    (broken / "metrics.json").write_text(json.dumps(m))
+    return root
+
+
+def test_report_tables(records, tmp_path):
+    out = tmp_path / "results"
+    assert repro_main(["report", str(records), "--out", str(out)]) == 0
+    md = (out / "lecun1989" / "baseline.md").read_text()
+    # Mean and sample sd over seeds 0..2: test error 5.5 ± 0.5, train 0.30 ± 0.10.
+    assert "| **ours** | USPS | 23 | 3 | 0.30 ± 0.10 | 5.50 ± 0.50 | 110.0 ± 10.0 |" in md
+    assert "| LeCun et al. 1989 (paper) | USPS | 23 | — | 0.14 | 5.00 |" in md
+    assert "| Karpathy 2022 repro (MNIST 16x16) | MNIST 16x16 | 23 | — | 0.62 | 4.09 |" in md
+    assert "something_else" not in md and "9.00" not in md  # other configurations are not averaged in
+    assert "## Skipped records" in md and "| broken |" in md and "| unfinished |" in md
+    csv = pd.read_csv(out / "lecun1989" / "baseline.csv")
+    ours = csv[csv["source"] == "ours"].iloc[0]
+    assert ours["seeds"] == 3
+    assert ours["test_error_mean"] == pytest.approx(5.5) and ours["test_error_sd"] == pytest.approx(0.5)
+    assert list(csv["source"]) == ["ours", "LeCun et al. 1989 (paper)", "Karpathy 2022 repro (MNIST 16x16)"]
+
+
+def test_report_is_byte_identical_for_the_same_records(records, tmp_path):
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"r{i}"
+        repro_main(["report", str(records), "--out", str(out)])
+        outs.append([(out / "lecun1989" / f).read_bytes() for f in ("baseline.md", "baseline.csv")])
+    assert outs[0] == outs[1]
+
 
 ROWS = {  # row -> (tricks, [(seed, train %, test %, test misses)])
     "baseline": ([], [(0, 0.4, 5.0, 100), (1, 0.2, 6.0, 120), (2, 0.3, 5.5, 110)]),
@@ -93,3 +153,13 @@ def test_same_records_give_byte_identical_tables_and_plots(sweep, tmp_path):
         assert repro_main(["report", str(sweep), "--out", str(out)]) == 0
         outs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
     assert len(outs[0]) >= 7 and outs[0] == outs[1]
+
+
+def test_the_reporter_names_the_committed_runs_and_the_1989_tricks():
+    from lecun1989.report import REPORTER
+    from modern_tricks import TRICKS
+
+    assert REPORTER.era == "lecun1989" and list(REPORTER.runs) == ["results/lecun1989/runs"]
+    assert not REPORTER.run_tables and REPORTER.sweep_table is None
+    names = [name for name, _, _ in REPORTER.tricks()]
+    assert sorted(names) == sorted(TRICKS) and len(names) == len(set(names))

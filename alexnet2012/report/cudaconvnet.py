@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from repro.report.collect import find_run_dirs
+from repro.report.markdown import fmt, table
 from repro.train.atomic import write_text_atomic
 from repro.train.record import RecordError, read_metrics
 
-from .collect import find_run_dirs
-from .markdown import fmt, table
 from .published import CUDACONVNET_CIFAR10, CUDACONVNET_SOURCE
 
 TABLE = "cudaconvnet_cifar10"

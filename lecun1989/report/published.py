@@ -1,4 +1,5 @@
-"""Published numbers our runs are compared with. Each entry cites its source.
+"""The 1989 era's published numbers our runs are compared with: the paper's,
+and Karpathy's 2022 rerun. Each entry cites its source.
 
 Only numbers stated in the source are given; everything else stays empty.
 """
@@ -44,17 +45,3 @@ KARPATHY_2022_ROWS = {
 KARPATHY_2022_SOURCE = (
     "Karpathy 2022, 'Deep Neural Nets: 33 years ago and 33 years from now' and karpathy/lecun1989-repro modern.py"
 )
-
-
-# cuda-convnet's CIFAR-10 recipes: the error each layer file's first line
-# states, and the time on one GTX 580 it names (None: not stated).
-# Source: cuda-convnet (code.google.com/p/cuda-convnet) example-layers/*.cfg.
-CUDACONVNET_CIFAR10 = {
-    "layers-80sec": {"test_error": 26.0, "gtx580_time_s": 80.0,
-                     "quote": "26% error on CIFAR-10 in 80 seconds"},
-    "layers-18pct": {"test_error": 18.0, "gtx580_time_s": 20 * 60.0,
-                     "quote": "18% error on CIFAR-10 in 20 minutes"},
-    "layers-conv-local-11pct": {"test_error": 11.0, "gtx580_time_s": None,
-                                "quote": "11% error on CIFAR-10 (multiview test)"},
-}
-CUDACONVNET_SOURCE = "cuda-convnet (Krizhevsky 2012), example-layers/layers-*.cfg and layer-params-*.cfg"

@@ -1,8 +1,7 @@
-"""`repro report` on a fixture of run records, one of them broken."""
+"""Collecting run records (repro.report.collect) and `repro report`'s errors."""
 
 import json
 
-import pandas as pd
 import pytest
 
 from repro.cli import main as repro_main
@@ -47,32 +46,6 @@ def test_collect_keeps_finished_and_lists_the_rest(records):
     assert set(reasons) == {"unfinished", "broken"}
     assert "unfinished" in reasons["unfinished"]
     assert "malformed" in reasons["broken"] and "'test'" in reasons["broken"]
-
-
-def test_report_tables(records, tmp_path):
-    out = tmp_path / "results"
-    assert repro_main(["report", str(records), "--out", str(out)]) == 0
-    md = (out / "lecun1989" / "baseline.md").read_text()
-    # Mean and sample sd over seeds 0..2: test error 5.5 ± 0.5, train 0.30 ± 0.10.
-    assert "| **ours** | USPS | 23 | 3 | 0.30 ± 0.10 | 5.50 ± 0.50 | 110.0 ± 10.0 |" in md
-    assert "| LeCun et al. 1989 (paper) | USPS | 23 | — | 0.14 | 5.00 |" in md
-    assert "| Karpathy 2022 repro (MNIST 16x16) | MNIST 16x16 | 23 | — | 0.62 | 4.09 |" in md
-    assert "something_else" not in md and "9.00" not in md  # other configurations are not averaged in
-    assert "## Skipped records" in md and "| broken |" in md and "| unfinished |" in md
-    csv = pd.read_csv(out / "lecun1989" / "baseline.csv")
-    ours = csv[csv["source"] == "ours"].iloc[0]
-    assert ours["seeds"] == 3
-    assert ours["test_error_mean"] == pytest.approx(5.5) and ours["test_error_sd"] == pytest.approx(0.5)
-    assert list(csv["source"]) == ["ours", "LeCun et al. 1989 (paper)", "Karpathy 2022 repro (MNIST 16x16)"]
-
-
-def test_report_is_byte_identical_for_the_same_records(records, tmp_path):
-    outs = []
-    for i in range(2):
-        out = tmp_path / f"r{i}"
-        repro_main(["report", str(records), "--out", str(out)])
-        outs.append([(out / "lecun1989" / f).read_bytes() for f in ("baseline.md", "baseline.csv")])
-    assert outs[0] == outs[1]
 
 
 def test_report_on_missing_directory_is_a_clear_error(tmp_path, capsys):

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from repro.report.collect import Skipped
+from repro.report.markdown import fmt, mean_sd, table
+from repro.report.summary import summarise
 from repro.train.atomic import write_text_atomic
 
-from .collect import Skipped
-from .markdown import fmt, mean_sd, table
 from .published import LECUN1989_REFERENCES
-from .summary import summarise
 
-DATA_LABEL = {"usps": "USPS", "mnist16": "MNIST 16x16"}
+DATA_LABEL = {"usps": "USPS", "mnist16": "MNIST 16x16"}  # how tables name the record's `data`
 
 
 def baseline_frames(runs: pd.DataFrame, name: str = "baseline") -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,0 +1,33 @@
+"""The 2012 era's report plug-in (entry point `repro.reporters: alexnet2012`).
+
+Every sweep folder under results/alexnet2012/runs/ becomes one table in
+results/alexnet2012/: the paper's Figure 1 (figure1.py) for a `figure1` sweep,
+cuda-convnet's recipes beside the numbers its layer files state
+(cudaconvnet.py, published.py) for a `cudaconvnet_cifar10` sweep, and
+otherwise repro.report's generic per-run table (val and val10 errors).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from repro.report.reporter import Reporter
+
+from .cudaconvnet import is_cudaconvnet_sweep, write_cudaconvnet_table
+from .figure1 import write_figure1
+
+
+def sweep_table(sweep: Path, stem: Path) -> list[Path] | None:
+    """This era's own table for a sweep folder, or None for the generic per-run table."""
+    if sweep.name.startswith("figure1"):  # the AlexNet paper's Figure 1: curves and epochs to 25%
+        return write_figure1(sweep, stem)
+    if is_cudaconvnet_sweep(sweep):
+        return write_cudaconvnet_table(sweep, stem)
+    return None
+
+
+REPORTER = Reporter(
+    era="alexnet2012",
+    run_tables=("results/alexnet2012/runs",),
+    sweep_table=sweep_table,
+)

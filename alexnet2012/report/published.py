@@ -1,0 +1,20 @@
+"""The 2012 era's published numbers our runs are compared with. Each entry cites its source.
+
+Only numbers stated in the source are given; everything else stays empty.
+"""
+
+from __future__ import annotations
+
+
+# cuda-convnet's CIFAR-10 recipes: the error each layer file's first line
+# states, and the time on one GTX 580 it names (None: not stated).
+# Source: cuda-convnet (code.google.com/p/cuda-convnet) example-layers/*.cfg.
+CUDACONVNET_CIFAR10 = {
+    "layers-80sec": {"test_error": 26.0, "gtx580_time_s": 80.0,
+                     "quote": "26% error on CIFAR-10 in 80 seconds"},
+    "layers-18pct": {"test_error": 18.0, "gtx580_time_s": 20 * 60.0,
+                     "quote": "18% error on CIFAR-10 in 20 minutes"},
+    "layers-conv-local-11pct": {"test_error": 11.0, "gtx580_time_s": None,
+                                "quote": "11% error on CIFAR-10 (multiview test)"},
+}
+CUDACONVNET_SOURCE = "cuda-convnet (Krizhevsky 2012), example-layers/layers-*.cfg and layer-params-*.cfg"
