@@ -28,7 +28,7 @@ class DropoutParams:
 DROPOUT = register(Trick(
     name="dropout",
     origin="Hinton et al. 2012; Srivastava et al. 2014 (dropout)",
-    summary="dropout p=0.25 on H2's outputs, before H3 (the layer with the most weights)",
+    summary="dropout p={p} on H2's outputs, before H3 (the layer with the most weights)",
     stage=Stage.ARCHITECTURE,
     changes=("model.dropout",),
     params=DropoutParams,
@@ -65,7 +65,7 @@ class WiderParams:
 WIDER = register(Trick(
     name="wider",
     origin="Zagoruyko & Komodakis 2016 (width as the lever: Wide ResNets)",
-    summary="H1, H2 and H3 `factor` times wider (more parameters; H2 keeps its 2-of-3-groups connectivity)",
+    summary="H1, H2 and H3 {factor} times wider (more parameters; H2 keeps its 2-of-3-groups connectivity)",
     stage=Stage.ARCHITECTURE,
     changes=("model.h1_maps", "model.h2_maps", "model.h3_units"),
     params=WiderParams,

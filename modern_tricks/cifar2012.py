@@ -67,7 +67,7 @@ class DropoutParams:
 DROPOUT = _trick(
     name="dropout",
     origin="Hinton et al. 2012; Krizhevsky et al. 2012, section 4.2",
-    summary="dropout (p=0.5) on the input of the last fully connected layer",
+    summary="dropout (p={p}) on the input of the last fully connected layer",
     stage=Stage.ARCHITECTURE,
     changes=("model.dropout",),
     params=DropoutParams,
@@ -106,7 +106,7 @@ LABEL_SMOOTHING = register(Trick(
     era=ERA,
     name="label_smoothing",
     origin="Szegedy et al. 2016 (label smoothing)",
-    summary="softmax cross-entropy against targets smoothed by epsilon=0.1",
+    summary="softmax cross-entropy against targets smoothed by epsilon={epsilon:g}",
     stage=Stage.LOSS,
     changes=("model.label_smoothing",),
     params=LabelSmoothingParams,
@@ -127,7 +127,7 @@ class AdamWParams:
 ADAMW = _trick(
     name="adamw",
     origin="Kingma & Ba 2015; Loshchilov & Hutter 2019 (decoupled weight decay)",
-    summary="AdamW with the layers' rates as its step sizes and their wc as decoupled decay",
+    summary="AdamW, its step sizes the layers' rates times {lr:g}, their wc its decoupled weight decay",
     stage=Stage.OPTIMIZER,
     changes=("optim.name", "optim.lr"),
     params=AdamWParams,
@@ -149,7 +149,8 @@ class OneCycleParams:
 ONE_CYCLE = _trick(
     name="one_cycle",
     origin="Smith & Topin 2019 (super-convergence, one-cycle schedule)",
-    summary="one cycle per run: warm up to 4x the layers' rates over 30% of the passes, cosine down",
+    summary="one cycle per run: from {final:g}x up to {peak:g}x the layers' rates over the first {warmup:.0%} of the "
+            "passes, cosine back down to {final:g}x",
     stage=Stage.SCHEDULE,
     changes=("optim.schedule", "optim.lr", "optim.lr_final", "optim.warmup"),
     params=OneCycleParams,

@@ -16,7 +16,7 @@ from typing import Any
 
 from repro.config import ConfigError, parse
 
-from .trick import TRICKS_BY_ERA, Trick, changed_fields
+from .trick import GROUP_BY_ERA, TRICKS_BY_ERA, Trick, changed_fields
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Applied:
 
 def ordered(names, era: str = "lecun1989") -> list[Trick]:
     catalogue = TRICKS_BY_ERA[era]
-    group = "trick" if era == "lecun1989" else "trick2012"
+    group = GROUP_BY_ERA[era]
     unknown = sorted(set(names) - set(catalogue))
     if unknown:
         raise ConfigError(f"{group}: unknown trick(s) {unknown}; known: {sorted(catalogue)}")
@@ -40,10 +40,11 @@ def apply_tricks(recipe: Any, selection: Mapping[str, Mapping[str, Any] | None],
     """``selection`` maps trick name -> its parameters (the `trick` config
     group, e.g. {"softmax_ce": {"sgd_lr": 0.01}, "relu": {}}); ``era`` picks
     the catalogue (1989: `trick`, 2012: `trick2012`)."""
+    group = GROUP_BY_ERA[era]
     applied: list[Applied] = []
     set_by: dict[str, Trick] = {}
     for trick in ordered(selection, era):
-        params = parse(trick.params, selection[trick.name] or {}, f"trick.{trick.name}")
+        params = parse(trick.params, selection[trick.name] or {}, f"{group}.{trick.name}")
         new = trick.apply(recipe, params)
         changed = changed_fields(recipe, new)
         undeclared = sorted(f for f in changed if f not in trick.changes)
@@ -53,7 +54,7 @@ def apply_tricks(recipe: Any, selection: Mapping[str, Mapping[str, Any] | None],
             other = set_by.get(f)
             if other is not None and other.stage == trick.stage:
                 raise ConfigError(
-                    f"trick: {other.name} and {trick.name} both change {f} at the {trick.stage.name.lower()} "
+                    f"{group}: {other.name} and {trick.name} both change {f} at the {trick.stage.name.lower()} "
                     "stage; choose one"
                 )
             set_by[f] = trick

@@ -21,8 +21,9 @@ class MoreDataParams:
 
 MORE_DATA = register(Trick(
     name="more_data",
-    origin="Karpathy 2022, 'cheating with data': 50,000 MNIST digits (LeCun et al. 1998) at 16x16",
-    summary="train on 50,000 MNIST digits at 16x16 (Karpathy's protocol) instead of 7,291 USPS digits",
+    origin="Karpathy 2022, 'cheating with data': MNIST digits (LeCun et al. 1998) at 16x16",
+    summary="train on {n_train:,} MNIST digits at 16x16 (Karpathy's protocol) instead of 7,291 USPS digits, "
+            "test on {n_test:,}",
     stage=Stage.DATA,
     changes=("data.name", "data.n_train", "data.n_test"),
     params=MoreDataParams,
@@ -46,7 +47,8 @@ class ShiftParams:
 AUGMENT_SHIFT = register(Trick(
     name="augment_shift",
     origin="Simard, Steinkraus & Platt 2003 (distorted digits); Karpathy 2022 (1-pixel shifts for this net)",
-    summary="shift every training digit by a random -1..1 pixels in x and in y, border filled with background",
+    summary="shift every training digit by a random -{shift}..{shift} pixels in x and in y, wrap={wrap} "
+            "(false: the uncovered border takes the background)",
     stage=Stage.DATA,
     changes=("augment.shift", "augment.wrap"),
     params=ShiftParams,

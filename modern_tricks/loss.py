@@ -24,7 +24,8 @@ def _softmax_ce(recipe, p: SoftmaxParams):
 SOFTMAX_CE = register(Trick(
     name="softmax_ce",
     origin="Bridle 1990 (softmax outputs as probabilities); Karpathy 2022 for this net",
-    summary="logits (no output tanh) and softmax cross-entropy instead of MSE to +-1; SGD rate 0.03 -> 0.01",
+    summary="logits (no output tanh) and softmax cross-entropy instead of MSE to +-1; "
+            "SGD rate {sgd_lr}",
     stage=Stage.LOSS,
     changes=("loss", "model.output_activation", "optim.lr"),
     params=SoftmaxParams,
@@ -44,7 +45,7 @@ class SmoothingParams:
 LABEL_SMOOTHING = register(Trick(
     name="label_smoothing",
     origin="Szegedy et al. 2016 (Rethinking the Inception Architecture)",
-    summary="cross-entropy against (1 - eps) one-hot + eps uniform targets",
+    summary="cross-entropy against (1 - eps) one-hot + eps uniform targets, eps={eps:g}",
     stage=Stage.LOSS,
     changes=("label_smoothing",),
     params=SmoothingParams,

@@ -24,7 +24,8 @@ class AdamWParams:
 ADAMW = register(Trick(
     name="adamw",
     origin="Loshchilov & Hutter 2019 (AdamW; Adam: Kingma & Ba 2015)",
-    summary="AdamW, lr 3e-4 decaying linearly to 1e-4 over the passes, weight decay 0.01, instead of plain SGD",
+    summary="AdamW, lr {lr:g} decaying linearly to {lr_final:g} over the passes, weight decay {weight_decay:g}, "
+            "instead of plain SGD",
     stage=Stage.OPTIMIZER,
     changes=("optim.name", "optim.lr", "optim.lr_final", "optim.schedule", "optim.weight_decay", "optim.momentum"),
     params=AdamWParams,
@@ -46,7 +47,7 @@ class CosineParams:
 COSINE_LR = register(Trick(
     name="cosine_lr",
     origin="Loshchilov & Hutter 2017 (SGDR: cosine annealing)",
-    summary="learning rate annealed from lr to lr*final_ratio along a half cosine over the passes",
+    summary="learning rate annealed along a half cosine over the passes, from lr down to {final_ratio:g} times lr",
     stage=Stage.SCHEDULE,
     changes=("optim.schedule", "optim.lr_final"),
     params=CosineParams,
@@ -68,7 +69,8 @@ class OneCycleParams:
 ONE_CYCLE = register(Trick(
     name="one_cycle",
     origin="Smith & Topin 2019 (Super-Convergence: the one-cycle policy)",
-    summary="rate rises linearly to lr*peak over the first 30% of passes, then cosine-anneals back down",
+    summary="rate rises linearly from lr*{peak:g}/{div:g} to lr*{peak:g} over the first {warmup:.0%} of passes, "
+            "then cosine-anneals back down to lr*{peak:g}/{div:g}",
     stage=Stage.SCHEDULE,
     changes=("optim.schedule", "optim.lr", "optim.lr_final", "optim.warmup"),
     params=OneCycleParams,

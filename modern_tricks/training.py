@@ -21,7 +21,7 @@ class PassesParams:
 MORE_PASSES = register(Trick(
     name="more_passes",
     origin="Karpathy 2022 (46, 60, then 80 passes instead of the paper's 23)",
-    summary="80 passes over the training set instead of 23",
+    summary="{epochs} passes over the training set instead of the paper's 23",
     stage=Stage.TRAINING,
     changes=("trainer.epochs",),
     params=PassesParams,
@@ -42,7 +42,8 @@ class MinibatchParams:
 MINIBATCH = register(Trick(
     name="minibatch",
     origin="mini-batch SGD as GPUs made standard (Krizhevsky et al. 2012: batch 128)",
-    summary="mean loss over mini-batches of 32 instead of per-example updates",
+    summary="mean loss over mini-batches of {batch_size} instead of per-example updates, "
+            "SGD rate times {lr_multiplier:g}",
     stage=Stage.TRAINING,
     changes=("trainer.batch_size", "optim.lr"),
     params=MinibatchParams,

@@ -9,14 +9,21 @@ in which a user lists them.
 Recipes are frozen dataclasses (an era's `Recipe`); tricks edit them by dotted
 path (`edit(recipe, {"model.activation": "relu"})`), so a trick works on any
 era whose recipe has the fields it names.
+
+A trick is declared once, here in Python: its parameters' defaults are the
+fields of its `params` dataclass, and its one-line summary names them as
+`{field}` placeholders, never as copied numbers. Everything else is derived:
+the Hydra config groups (`register_configs`, configs.py) and the tables of
+modern_tricks/README.md (catalogue.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import string
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -41,20 +48,55 @@ class NoParams:
 class Trick:
     name: str
     origin: str  # one line: paper and year
-    summary: str  # one line: what it changes
+    # One line: what it changes. Write a parameter as `{field}` (format specs
+    # allowed: `{warmup:.0%}`); as given it is the template, as read it is
+    # rendered with the defaults (`describe(params)` renders other values).
+    summary: str
     stage: Stage
     changes: tuple[str, ...]  # dotted recipe fields it may set
     apply: Callable[[Any, Any], Any]  # (recipe, params) -> recipe
-    params: type = NoParams  # frozen dataclass; defaults equal conf/trick/<name>.yaml
+    # Frozen dataclass of the parameters: its defaults are the trick's defaults
+    # (the Hydra group option `<group>/<name>` is made from them: configs.py).
+    params: type = NoParams
     # Problems with the composed recipe this trick cannot live with (empty: none).
     check: Callable[[Any], list[str]] = lambda recipe: []
     # The era whose recipe it edits: each era has its own catalogue (the same
     # change, e.g. dropout, edits different fields in 1989 and in 2012).
     era: str = "lecun1989"
+    template: str = field(init=False, repr=False, compare=False)  # the summary as declared
+
+    def __post_init__(self) -> None:
+        fields = {f.name for f in dataclasses.fields(self.params)}
+        named = {f for _, f, _, _ in string.Formatter().parse(self.summary) if f is not None}
+        if named - fields:
+            raise ValueError(f"trick {self.name}: summary names {sorted(named - fields)}, "
+                             f"not parameters of {self.params.__name__} ({sorted(fields)})")
+        object.__setattr__(self, "template", self.summary)
+        object.__setattr__(self, "summary", self.describe())
+
+    def defaults(self) -> dict[str, Any]:
+        """The parameters' defaults, {field: value} (what `trick=[name]` selects)."""
+        return dataclasses.asdict(self.params())
+
+    def describe(self, params: Any = None) -> str:
+        """The summary with ``params``' values (default: the defaults); true,
+        false and null written as in a Hydra override."""
+        values = params if params is not None else self.params()
+        return self.template.format(**{f.name: as_override(getattr(values, f.name))
+                                       for f in dataclasses.fields(values)})
+
+
+def as_override(value: Any) -> Any:
+    """``value`` as written in a Hydra override: true, false, null; anything else as is."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else value
 
 
 TRICKS_BY_ERA: dict[str, dict[str, Trick]] = {"lecun1989": {}, "alexnet2012": {}}
 TRICKS = TRICKS_BY_ERA["lecun1989"]  # the 1989 catalogue (the `trick` group of lecun1989)
+# Each era's Hydra config group: `trick=[softmax_ce,adamw]`, `trick2012=[dropout]`.
+GROUP_BY_ERA: dict[str, str] = {"lecun1989": "trick", "alexnet2012": "trick2012"}
 
 
 def register(trick: Trick) -> Trick:

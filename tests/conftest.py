@@ -10,6 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from modern_tricks import register_configs
+
+# The trick groups (trick, trick2012) are declared in Python; tests compose the
+# era configs through Hydra as the apps do, so they register them as the apps do.
+register_configs()
+
 SHARED_DATA_ENV = "REPRO_SHARED_DATA"
 
 

@@ -1,22 +1,18 @@
 """Each trick changes exactly what it claims; composition is order-free where it should be."""
 
-import dataclasses
 import itertools
-from pathlib import Path
 
 import pytest
-import yaml
 
-from lecun1989.recipe import Recipe
+from lecun1989.data import DataConfig
 from lecun1989.model import ModelConfig
+from lecun1989.recipe import Recipe
 from modern_tricks import TRICKS, Stage, Trick, apply_tricks
 from modern_tricks.trick import changed_fields, edit, flat_fields, register
 from repro.config import ConfigError
-from repro.data.config import DataConfig
 from repro.train.loop import TrainerConfig
 from repro.train.optim import OptimConfig
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "trick"
 KARPATHY = ["softmax_ce", "adamw", "augment_shift", "dropout", "relu", "more_passes"]
 
 
@@ -129,18 +125,3 @@ def test_a_trick_that_touches_an_undeclared_field_is_caught():
             apply("rogue_test_trick")
     finally:
         del TRICKS["rogue_test_trick"]
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_each_trick_config_file_matches_its_code(name):
-    path = CONF / f"{name}.yaml"
-    text = path.read_text()
-    assert text.splitlines()[0] == f"# @package trick.{name}"
-    assert TRICKS[name].origin in text
-    on_disk = yaml.safe_load(text) or {}
-    defaults = {f.name: f.default for f in dataclasses.fields(TRICKS[name].params)}
-    assert on_disk == defaults
-
-
-def test_no_stray_trick_configs():
-    assert {p.stem for p in CONF.glob("*.yaml")} == set(TRICKS)
