@@ -1,4 +1,8 @@
-"""The `alexnet2012` command: a Hydra app over conf/alexnet2012.yaml.
+"""The `alexnet2012` command: one AlexNet (or cuda-convnet) run from conf/alexnet2012.yaml.
+
+config -> recipe (the paper's, with any 2012-era tricks applied; recipe.py)
+       -> image data, network and task (recipe.build_task) -> the shared loop (repro.train.fit)
+       -> run record (config.yaml, history.csv, checkpoint.pt, metrics.json, model.pt)
 
 Data parallelism: `torchrun --nproc_per_node K -m alexnet2012.cli parallel.mode=ddp ...` starts
 K copies of this app; they join one process group, agree on rank 0's run
@@ -7,28 +11,72 @@ directory, and train on slices of every global batch.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
-import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+import torch
 
-from repro.cli_errors import report_user_errors
+from repro.app import CONF_DIR, hydra_command  # noqa: F401  (CONF_DIR: tests compose the same tree)
+from repro.train.distributed import broadcast_object, init_world, local_device
+from repro.train.loop import fit
+from repro.train.run import claim_run
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+from .data import load_image_data
+from .recipe import build_task, recipe_from_config
+
+# The trick groups (trick, trick2012) are declared in Python (modern_tricks):
+# Hydra finds them only once registered, which must happen before it composes.
+from modern_tricks import register_configs  # noqa: E402
+
+register_configs()
+
 log = logging.getLogger("alexnet2012")
 
 
-def _shared_run_dir(own: Path, backend: str) -> Path:
+def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
+    """``config`` is the plain (resolved) dict of conf/alexnet2012.yaml."""
+    recipe = recipe_from_config(config)  # config mistakes stop every process before any joins the group
+    world = init_world(recipe.parallel.ddp_backend)
+    run_dir = _shared_run_dir(Path(run_dir), world)
+    # Under torchrun, trainer.device=cuda means each process's own GPU.
+    recipe = dataclasses.replace(recipe, trainer=dataclasses.replace(recipe.trainer, device=local_device(recipe.trainer.device)))
+    seed = int(config["seed"])
+    if recipe.trainer.threads:
+        torch.set_num_threads(recipe.trainer.threads)
+    resume = bool(config.get("resume", False))
+    with claim_run(run_dir, config, resume=resume) as claimed:
+        if claimed.finished is not None:
+            return claimed.finished
+        data = load_image_data(recipe.data)
+        log.info(f"data: {data.summary()}")
+        built = build_task(recipe, data, seed)
+        counts = built.model.counts()
+        label = recipe.model.name if recipe.model.arch == "cuda-convnet" else f"AlexNet ({recipe.model.variant})"
+        log.info(f"{label}: {counts['total']:,} parameters")
+        meta = {
+            "era": "alexnet2012",
+            "name": config.get("name", "run"),
+            "table": config.get("table"),
+            "data": data.name,
+            "n_train": len(data.train_indices),
+            "n_test": len(data.val_indices),
+            "num_classes": data.num_classes,
+            "counts": counts,
+            "parallel": {"mode": recipe.parallel.mode, "processes": world.size},
+            "recipe": dataclasses.asdict(recipe),
+        }
+        return fit(built.task, recipe.trainer, claimed.run, seed=seed, config=config, resume=resume, meta=meta,
+                   log=log.info, on_step=on_step)
+
+
+def _shared_run_dir(own: Path, world) -> Path:
     """Under torchrun: rank 0's run directory for every process. Hydra made one
     per process (its timestamps differ by microseconds); the others' dirs hold
     nothing but Hydra's own files and are removed."""
-    from repro.train.distributed import broadcast_object, init_world
-
-    world = init_world(backend)
     if not world.distributed:
         return own
     shared = Path(broadcast_object(str(own)))
@@ -39,25 +87,8 @@ def _shared_run_dir(own: Path, backend: str) -> Path:
     return shared
 
 
-@hydra.main(config_path=CONF_DIR, config_name="alexnet2012", version_base="1.3")
-def _main(cfg: DictConfig) -> float:
-    from .experiment import run
-    from .recipe import recipe_from_config
-
-    config = OmegaConf.to_container(cfg, resolve=True)
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    with report_user_errors(run_dir, sys.argv[1:]):
-        recipe_from_config(config)  # config mistakes stop every process before any joins the group
-        run_dir = _shared_run_dir(run_dir, str((config.get("parallel") or {}).get("ddp_backend", "auto")))
-        metrics = run(config, run_dir)
-    log.info(f"run record: {run_dir}")
-    # Returned for Hydra sweepers that optimise an objective.
-    return float(metrics["final"]["val"]["error"])
-
-
-def main() -> None:
-    _main()
-
+# Returned to Hydra sweepers that optimise an objective.
+main = hydra_command("alexnet2012", run, objective=lambda metrics: metrics["final"]["val"]["error"])
 
 if __name__ == "__main__":
     main()

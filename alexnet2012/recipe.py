@@ -20,7 +20,8 @@ import torch
 from modern_tricks import apply_tricks
 from repro.config import ConfigError, parse
 from repro.train.distributed import launched_by_torchrun
-from repro.train.loop import BatchSource, TrainerConfig, TrainTask
+from repro.train import task as shared
+from repro.train.task import BatchSource, TrainTask
 from repro.train.optim import OptimConfig, build_optimizer, build_scheduler, plateau_metric
 
 from .augment import AugmentConfig, train_batch
@@ -30,6 +31,18 @@ from .evaluation import make_evaluator
 from .loader import SkipLog, batches
 from .model import AlexNet, AlexNetConfig, build_loss, build_model
 from .towers import TowerParallelAlexNet, check_splittable
+
+
+@dataclass(frozen=True)
+class TrainerConfig(shared.TrainerConfig):
+    """The shared trainer's knobs plus the 2012 era's speed switches (tricks
+    channels_last and torch_compile): the same arithmetic up to rounding."""
+
+    # The model's 4-D weights and every 4-D training batch in NHWC memory order.
+    channels_last: bool = False
+    # The training forward through torch.compile (evaluation and checkpoints use
+    # the plain module, so records do not depend on it).
+    compile: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,8 @@ def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
         trained: torch.nn.Module = TowerParallelAlexNet.from_model(model, tuple(recipe.parallel.tower_devices))
     else:
         trained = model.to(device)
+    if recipe.trainer.channels_last:
+        trained.to(memory_format=torch.channels_last)
     # cuda-convnet nets carry per-layer rates (optim.lr scales them all); AlexNet uses optim's for every layer.
     params = param_groups(trained, recipe.optim.lr) if isinstance(recipe.model, ConvNetConfig) else trained.parameters()
     optimizer = build_optimizer(params, recipe.optim)
@@ -168,7 +183,8 @@ def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
         # A fresh generator per batch, seeded from the global RNG the checkpoint
         # saves: crops, flips and lighting continue exactly on resume.
         generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
-        return train_batch(x, stats, recipe.augment, generator)
+        x = train_batch(x, stats, recipe.augment, generator)
+        return x.contiguous(memory_format=torch.channels_last) if recipe.trainer.channels_last else x
 
     def evaluator(crops, dataset=data.val, indices=data.val_indices):
         return make_evaluator(
@@ -184,9 +200,7 @@ def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
         model=trained,
         optimizer=optimizer,
         loss_fn=loss_fn,
-        train_x=None,
-        train_y=None,
-        train_source=BatchSource(n=len(data.train_indices), batches=stream),
+        train=BatchSource(n=len(data.train_indices), batches=stream),
         eval_sets=eval_sets,
         final_eval_sets={"val10": evaluator("ten")} if recipe.eval.ten_crop == "last" else {},
         scheduler=build_scheduler(optimizer, recipe.optim, recipe.trainer.epochs),
@@ -194,6 +208,7 @@ def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
         batch_transform=augment,
         progress_unit="img",
         counters=lambda: {"skipped_images": skipped.count},
+        wrap_train_model=torch.compile if recipe.trainer.compile else None,
         finish=lambda path: _save_weights(path, trained),
     )
     return Built(task=task, model=model, trained=trained, skipped=skipped)

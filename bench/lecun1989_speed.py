@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lecun1989.cli import CONF_DIR  # noqa: E402
-from lecun1989.experiment import run  # noqa: E402
+from lecun1989.cli import run  # noqa: E402
 from repro.report.markdown import table  # noqa: E402
 from repro.train.atomic import write_text_atomic  # noqa: E402
 from repro.train.environment import cpu_name, git_state  # noqa: E402

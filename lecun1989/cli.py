@@ -1,37 +1,72 @@
-"""The `lecun1989` command: a Hydra app over conf/lecun1989.yaml."""
+"""The `lecun1989` command: one 1989 run from conf/lecun1989.yaml, read top to bottom.
+
+config -> recipe (the paper's, with any modern tricks applied; recipe.py)
+       -> data, network and task (recipe.build_task) -> the shared loop (repro.train.fit)
+       -> run record (config.yaml, history.csv, checkpoint.pt, metrics.json, model.pt)
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+import torch
 
-from repro.cli_errors import report_user_errors
+from repro.app import CONF_DIR, hydra_command  # noqa: F401  (CONF_DIR: tests compose the same tree)
+from repro.train.loop import fit
+from repro.train.run import claim_run
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+from .model import describe_counts
+from .data import load_data
+from .recipe import build_task, recipe_from_config
+
+# The trick groups (trick, trick2012) are declared in Python (modern_tricks):
+# Hydra finds them only once registered, which must happen before it composes.
+from modern_tricks import register_configs  # noqa: E402
+
+register_configs()
+
 log = logging.getLogger("lecun1989")
 
 
-@hydra.main(config_path=CONF_DIR, config_name="lecun1989", version_base="1.3")
-def _main(cfg: DictConfig) -> float:
-    from .experiment import run
+def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
+    """``config`` is the plain (resolved) dict of conf/lecun1989.yaml."""
+    recipe, tricks = recipe_from_config(config)
+    seed = int(config["seed"])
+    if recipe.trainer.threads:
+        torch.set_num_threads(recipe.trainer.threads)
+    resume = bool(config.get("resume", False))
+    with claim_run(run_dir, config, resume=resume) as claimed:
+        if claimed.finished is not None:
+            return claimed.finished
+        digits = load_data(recipe.data)
+        log.info(f"data: {digits.summary()}")
+        task, model, backend = build_task(recipe, digits, seed)
+        log.info("model counts:\n" + describe_counts(model))
+        if tricks:
+            log.info("tricks (in the order applied): " + ", ".join(t.name for t in tricks))
+        meta = {
+            "era": "lecun1989",
+            "name": config.get("name", "run"),
+            "table": config.get("table"),
+            "data": digits.name,
+            "n_train": len(digits.y_train),
+            "n_test": len(digits.y_test),
+            "counts": model.counts(),
+            "backend": backend,
+            "tricks": [{"name": t.name, "params": dataclasses.asdict(t.params), "changed": list(t.changed)} for t in tricks],
+            # The recipe actually trained, after every trick: what the tables describe.
+            "recipe": dataclasses.asdict(recipe),
+        }
+        return fit(task, recipe.trainer, claimed.run, seed=seed, config=config, resume=resume, meta=meta,
+                   log=log.info, on_step=on_step)
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    with report_user_errors(run_dir, sys.argv[1:]):
-        metrics = run(config, run_dir)
-    log.info(f"run record: {run_dir}")
-    # Returned for Hydra sweepers that optimise an objective.
-    return float(metrics["final"]["test"]["error"])
 
-
-def main() -> None:
-    _main()
-
+# Returned to Hydra sweepers that optimise an objective.
+main = hydra_command("lecun1989", run, objective=lambda metrics: metrics["final"]["test"]["error"])
 
 if __name__ == "__main__":
     main()

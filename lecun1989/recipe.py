@@ -15,17 +15,37 @@ from typing import Any, Literal
 import torch
 
 from modern_tricks import Applied, apply_tricks
-from repro.config import parse
-from repro.data import DigitSplits, load_digits, resolve_data_root
-from repro.data.augment import AugmentConfig, random_shift
-from repro.data.config import DataConfig
-from repro.train.loop import TrainerConfig, TrainTask
+from repro.config import ConfigError, parse
+from repro.data import DigitSplits
+from repro.train import task as shared
+from repro.train.task import TrainTask
 from repro.train.optim import OptimConfig, build_optimizer, build_scheduler
 
 from .artifacts import save_artifacts
-from .fused import fused_steps, resolve_backend
+from .augment import AugmentConfig, random_shift
+from .data import DataConfig
+from .fused import FusedStepper, fused_steps, resolve_backend
 from .loss import cross_entropy, mse_pm1
 from .model import ModelConfig, Net1989, build_model
+
+
+@dataclass(frozen=True)
+class TrainerConfig(shared.TrainerConfig):
+    """The shared trainer's knobs plus the 1989 era's fast backends."""
+
+    # How the training steps run. "eager": one PyTorch forward/backward/step per
+    # example (the reference). fused_cpu / cuda_persistent: the same per-example
+    # SGD in one C++ or CUDA kernel call per chunk of steps (fused/). auto: the
+    # fused backend of the device when it supports the recipe, else eager.
+    backend: str = "eager"
+    # Fused backends run this many steps per call (0 = up to the next checkpoint
+    # or the end of the pass). Interrupts and progress are handled between calls.
+    fused_chunk_steps: int = 0
+
+    def validate(self) -> None:
+        super().validate()
+        if self.fused_chunk_steps < 0:
+            raise ValueError("fused_chunk_steps must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -76,32 +96,29 @@ class _Objective:
             raise ValueError("label_smoothing applies to loss=ce only")
 
 
-def load_data(data: DataConfig) -> DigitSplits:
-    root = resolve_data_root(data.root)
-    options = {}
-    if data.name == "mnist16":
-        options = {"n_train": data.n_train, "n_test": data.n_test, "seed": data.subset_seed}
-    return load_digits(data.name, root, download=data.download, verify=data.verify, **options)
-
-
 def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTask, Net1989, str]:
     """The task for the shared loop, the model, and the backend that runs it
     (`trainer.backend=auto` resolved)."""
     device = torch.device(recipe.trainer.device)
     model = build_model(recipe.model, seed).to(device)
     optimizer = build_optimizer(model.parameters(), recipe.optim)
-    aug = recipe.augment
-    backend = resolve_backend(recipe.trainer.backend, model, optimizer, recipe.loss, recipe.trainer.batch_size)
+    aug, trainer = recipe.augment, recipe.trainer
+    # The fused kernels compute in float32: mixed precision runs eager.
+    requested = "eager" if trainer.backend == "auto" and trainer.precision != "fp32" else trainer.backend
+    backend = resolve_backend(requested, model, optimizer, recipe.loss, trainer.batch_size)
+    if backend != "eager" and trainer.precision != "fp32":
+        raise ConfigError(f"trainer.precision={trainer.precision} applies to the eager backend only (trainer.backend={backend})")
+    shift = (lambda x: random_shift(x, aug.shift, aug.fill, aug.wrap)) if aug.active else None
+    steps = fused_steps(backend, model, optimizer, recipe.loss, trainer.batch_size)
     task = TrainTask(
         model=model,
         optimizer=optimizer,
         loss_fn=recipe.loss_fn(),
-        train_x=digits.x_train,
-        train_y=digits.y_train,
+        train=(digits.x_train, digits.y_train),
         eval_sets={"train": (digits.x_train, digits.y_train), "test": (digits.x_test, digits.y_test)},
         scheduler=build_scheduler(optimizer, recipe.optim, recipe.trainer.epochs),
-        batch_transform=(lambda x: random_shift(x, aug.shift, aug.fill, aug.wrap)) if aug.active else None,
-        fused_steps=fused_steps(backend, model, optimizer, recipe.loss, recipe.trainer.batch_size),
+        batch_transform=shift,
+        stepper=FusedStepper(steps, shift, trainer.fused_chunk_steps, trainer.checkpoint_every_steps) if steps else None,
         finish=lambda path: save_artifacts(path, model, digits.x_test.to(device), digits.y_test.to(device)),
     )
     return task, model, backend

@@ -11,7 +11,8 @@ from hydra.core.hydra_config import HydraConfig
 
 from repro.config import ConfigError
 from repro.data import DataError
-from repro.train.loop import ResumeError, TrainingInterrupted
+from repro.train.checkpoint import ResumeError
+from repro.train.interrupt import TrainingInterrupted
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

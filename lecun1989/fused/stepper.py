@@ -1,4 +1,4 @@
-"""The 1989 trainer's fused backends as `TrainTask.fused_steps` callables.
+"""The 1989 trainer's fused backends as steppers of the shared loop (`TrainTask.stepper`).
 
 Both run exactly the eager algorithm (per-example SGD, MSE to +-1 targets, the
 paper's network) on the model's own parameter tensors, in place. They support
@@ -8,6 +8,7 @@ what the paper did, nothing more; anything else is refused by name.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -95,3 +96,29 @@ def fused_steps(
         return ext.train_steps(xs.contiguous(), ys.contiguous(), idx, [p.data for p in params], lr, pad, *act, *out)
 
     return run
+
+
+@dataclass
+class FusedStepper:
+    """Chunks of per-example steps in one kernel call each. Augmentation is
+    drawn per image, independent of the weights, so it is applied to the whole
+    chunk first (the draws differ from eager's, the distribution does not)."""
+
+    steps: Callable[[torch.Tensor, torch.Tensor], float]  # from fused_steps
+    batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    chunk_steps: int = 0  # trainer.fused_chunk_steps (0 = no limit)
+    checkpoint_every_steps: int = 0
+
+    def chunk_end(self, step: int, steps_per_epoch: int, global_step: int) -> int:
+        """The chunk size, the next checkpoint boundary or the end of the pass, whichever comes first."""
+        end = steps_per_epoch
+        if self.chunk_steps:
+            end = min(end, step + self.chunk_steps)
+        if self.checkpoint_every_steps:
+            end = min(end, step + self.checkpoint_every_steps - global_step % self.checkpoint_every_steps)
+        return end
+
+    def __call__(self, xs: torch.Tensor, ys: torch.Tensor) -> float:
+        if self.batch_transform is not None:
+            xs = self.batch_transform(xs)
+        return self.steps(xs, ys)

@@ -1,7 +1,13 @@
-"""Run one experiment into one directory: the part of a run every era shares.
+"""Claim a run directory for one run: the part of a run every era shares before training.
 
-The era hands over its resolved config and a builder; this writes the config
-first, skips work already finished, and calls the loop.
+    with claim_run(run_dir, config, resume=resume) as claimed:
+        if claimed.finished is not None:   # resume=true over a finished run
+            return claimed.finished
+        ...build the task...
+        return fit(task, trainer, claimed.run, ...)
+
+Claiming takes the directory's lock, refuses to overwrite a finished or
+interrupted record, and writes the resolved config first.
 """
 
 from __future__ import annotations
@@ -9,15 +15,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .atomic import write_text_atomic
+from .checkpoint import ResumeError
 from .distributed import current_world
-from .loop import ResumeError, TrainerConfig, TrainTask, fit
 from .record import RunDir, read_metrics
 
 LOCK = ".lock"
@@ -25,18 +32,14 @@ LOCK = ".lock"
 log = logging.getLogger("repro")
 
 
-def execute(
-    run_dir: Path,
-    config: Mapping[str, Any],
-    trainer: TrainerConfig,
-    build: Callable[[], tuple[TrainTask, Mapping[str, Any]]],
-    *,
-    seed: int,
-    resume: bool,
-    on_step=(),
-) -> dict[str, Any]:
-    """``build`` returns the task and metadata to store with the metrics
-    (era, data set, model counts...). It is only called when work remains."""
+@dataclass(frozen=True)
+class Claimed:
+    run: RunDir
+    finished: dict[str, Any] | None  # the metrics of a finished run read back with resume=true, else None
+
+
+@contextlib.contextmanager
+def claim_run(run_dir: Path, config: Mapping[str, Any], *, resume: bool) -> Iterator[Claimed]:
     run = RunDir(Path(run_dir))
     run.path.mkdir(parents=True, exist_ok=True)
     # Under torchrun every process makes the same checks on the same files
@@ -44,13 +47,14 @@ def execute(
     main = current_world().is_main
     with exclusive(run) if main else contextlib.nullcontext():
         if run.is_complete():
-            if resume:
-                log.info(f"{run.path} is already complete; nothing to resume")
-                return read_metrics(run.path)
-            raise ResumeError(
-                f"{run.path} already holds a finished run (metrics.json); it is never overwritten. "
-                "Choose another hydra.run.dir / hydra.sweep.dir, or pass resume=true to read it back."
-            )
+            if not resume:
+                raise ResumeError(
+                    f"{run.path} already holds a finished run (metrics.json); it is never overwritten. "
+                    "Choose another hydra.run.dir / hydra.sweep.dir, or pass resume=true to read it back."
+                )
+            log.info(f"{run.path} is already complete; nothing to resume")
+            yield Claimed(run, read_metrics(run.path))
+            return
         if run.checkpoint.exists() and not resume:
             raise ResumeError(
                 f"{run.path} holds an interrupted run (checkpoint.pt); it is never overwritten. "
@@ -58,8 +62,7 @@ def execute(
             )
         if main:
             write_text_atomic(run.config, yaml.safe_dump(dict(config), sort_keys=False))
-        task, meta = build()
-        return fit(task, trainer, run, seed=seed, config=config, resume=resume, meta=meta, log=log.info, on_step=on_step)
+        yield Claimed(run, None)
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from alexnet2012.experiment import run
+from alexnet2012.cli import run
 from repro.train.record import read_metrics
 
 from .test_experiment import config

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from alexnet2012.convnet.model import build_convnet, param_groups, pool_out
-from alexnet2012.experiment import run
+from alexnet2012.cli import run
 from alexnet2012.recipe import recipe_from_config
 from repro.config import ConfigError
 

@@ -11,8 +11,8 @@ import dataclasses
 import pytest
 import torch
 
-from alexnet2012.experiment import run
-from alexnet2012.kernels import modules as kernel_modules
+from alexnet2012.cli import run
+from alexnet2012.kernels.conv import Conv2d, Linear
 from alexnet2012.model import AlexNetConfig, build_loss, build_model
 from alexnet2012.ops import OpsConfig
 from alexnet2012.towers import TowerParallelAlexNet
@@ -46,8 +46,8 @@ def test_custom_ops_model_matches_torch_ops(variant, ops):
     cfg = dataclasses.replace(SMALL, variant=variant, dropout=0.0)
     reference, custom = twins(cfg, ops=ops)
     assert type(custom.relu1).__name__ == "BiasReLU" and type(custom.norm1).__name__ == "LRN"
-    assert isinstance(custom.conv2, kernel_modules.Conv2d) == (ops.conv == "custom")
-    assert isinstance(custom.fc6, kernel_modules.Linear) == (ops.fc == "custom")
+    assert isinstance(custom.conv2, Conv2d) == (ops.conv == "custom")
+    assert isinstance(custom.fc6, Linear) == (ops.fc == "custom")
     torch.manual_seed(0)
     x, y = torch.randn(6, 3, 28, 28) * 3, torch.arange(6)
     torch.testing.assert_close(custom(x), reference(x), rtol=1e-5, atol=1e-5)

@@ -13,7 +13,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from alexnet2012.experiment import run
+from alexnet2012.cli import run
 from repro.config import ConfigError
 from repro.train.loop import TrainingInterrupted
 from repro.train.record import RunDir, read_metrics

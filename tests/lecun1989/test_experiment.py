@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from lecun1989.cli import CONF_DIR
-from lecun1989.experiment import run
+from lecun1989.cli import run
 from repro.train.loop import ResumeError, TrainingInterrupted
 from repro.train.record import RunDir, read_metrics
 

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from lecun1989.cli import CONF_DIR
-from lecun1989.experiment import run
+from lecun1989.cli import run
 from lecun1989.recipe import recipe_from_config
 from repro.report.collect import collect
 from repro.train.loop import ResumeError

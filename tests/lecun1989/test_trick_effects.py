@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from lecun1989.fused import resolve_backend
 from lecun1989.loss import cross_entropy
 from lecun1989.model import ModelConfig, build_model
-from repro.train.loop import TrainTask, _eager_step
+from repro.train.steps import EagerStepper
+from repro.train.task import TrainTask
 from repro.train.optim import OptimConfig, build_optimizer, lr_factor
 
 
@@ -56,13 +57,13 @@ def test_mixed_precision_runs_the_forward_in_bf16_and_keeps_fp32_weights():
     opt = build_optimizer(model.parameters(), OptimConfig(name="adamw", lr=1e-3))
     seen = []
     model.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
-    task = TrainTask(model=model, optimizer=opt, loss_fn=cross_entropy(), train_x=None, train_y=None, eval_sets={})
+    task = TrainTask(model=model, optimizer=opt, loss_fn=cross_entropy(), train=(torch.empty(0), torch.empty(0)), eval_sets={})
     before = model.h1_w.detach().clone()
-    loss = _eager_step(task, model, torch.device("cpu"), "bf16")(torch.randn(4, 1, 16, 16), torch.tensor([1, 2, 3, 4]))
+    loss = EagerStepper(task, model, torch.device("cpu"), "bf16")(torch.randn(4, 1, 16, 16), torch.tensor([1, 2, 3, 4]))
     assert seen == [torch.bfloat16] and math.isfinite(loss)
     assert model.h1_w.dtype == torch.float32 and not torch.equal(model.h1_w, before)
     seen.clear()
-    _eager_step(task, model, torch.device("cpu"), "fp32")(torch.randn(4, 1, 16, 16), torch.tensor([1, 2, 3, 4]))
+    EagerStepper(task, model, torch.device("cpu"), "fp32")(torch.randn(4, 1, 16, 16), torch.tensor([1, 2, 3, 4]))
     assert seen == [torch.float32]
 
 

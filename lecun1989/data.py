@@ -1,9 +1,11 @@
-"""The typed `data` config group shared by the digit data sets."""
+"""The 1989 era's data: the typed `data` config group and the digit loader it selects."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from repro.data import DigitSplits, load_digits, resolve_data_root
 
 
 @dataclass(frozen=True)
@@ -21,3 +23,11 @@ class DataConfig:
     def validate(self) -> None:
         if self.n_train < 1 or self.n_test < 1:
             raise ValueError("n_train and n_test must be >= 1")
+
+
+def load_data(data: DataConfig) -> DigitSplits:
+    root = resolve_data_root(data.root)
+    options = {}
+    if data.name == "mnist16":
+        options = {"n_train": data.n_train, "n_test": data.n_test, "seed": data.subset_seed}
+    return load_digits(data.name, root, download=data.download, verify=data.verify, **options)

@@ -29,8 +29,7 @@ def make_task(seed: int = 0, dropout: float = 0.3) -> TrainTask:
         model=model,
         optimizer=opt,
         loss_fn=nn.functional.cross_entropy,
-        train_x=x[:N],
-        train_y=y[:N],
+        train=(x[:N], y[:N]),
         eval_sets={"train": (x[:N], y[:N]), "test": (x[N:], y[N:])},
         scheduler=sched,
     )

@@ -2,7 +2,7 @@
 
 import torch
 
-from repro.data.augment import random_shift
+from lecun1989.augment import random_shift
 
 
 def test_shift_moves_content_and_fills_the_border():

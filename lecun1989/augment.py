@@ -1,4 +1,4 @@
-"""Training-time augmentation of image batches (era-agnostic tensor ops).
+"""Training-time random shifts of the digits (trick augment_shift; the 1989 paper trains on the digits as they are).
 
 Draws come from the global torch RNG, which the training loop seeds and
 checkpoints, so an augmented run is repeatable and resumes exactly.

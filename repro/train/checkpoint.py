@@ -1,0 +1,101 @@
+"""checkpoint.pt: everything needed to continue a run exactly, and the checks made before continuing.
+
+A checkpoint holds the model, optimizer and scheduler state, every process's
+RNG state, the position inside the pass and the running sums; with the sample
+order a pure function of (seed, pass), a resumed run continues bit-exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from .atomic import save_torch_atomic
+from .distributed import World, gather_objects
+from .record import RunDir
+
+CHECKPOINT_FORMAT = 1
+# Keys that may differ between the interrupted run and its resumption.
+RESUME_IGNORED = frozenset({"resume", "trainer.progress"})
+
+
+class ResumeError(RuntimeError):
+    """A run directory cannot be (re)used as asked: finished, locked, or its checkpoint does not fit."""
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    a, b = flatten(saved), flatten(current)
+    keys = sorted((set(a) | set(b)) - RESUME_IGNORED)
+    return [f"{k}: checkpoint {a.get(k, '<absent>')!r} vs now {b.get(k, '<absent>')!r}" for k in keys if a.get(k) != b.get(k)]
+
+
+def _rng_states() -> dict[str, Any]:
+    return {
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def save_checkpoint(run: RunDir, task, state, config: Mapping[str, Any], world: World) -> None:
+    """``state`` is the loop's progress (a dataclass). Every rank's RNG (dropout,
+    augmentation draws) is saved, so a resumed data-parallel run continues each
+    process's stream; the rest is identical on all ranks."""
+    rngs = gather_objects(_rng_states())
+    if not world.is_main:
+        return
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "model": task.model.state_dict(),
+        "optimizer": task.optimizer.state_dict(),
+        "scheduler": task.scheduler.state_dict() if task.scheduler is not None else None,
+        **rngs[0],
+        "rng_per_rank": rngs if world.distributed else None,
+        "world_size": world.size,
+        "state": state.__dict__.copy(),
+        "config": dict(config),
+    }
+    save_torch_atomic(run.checkpoint, ckpt)
+
+
+def load_checkpoint(run: RunDir, task, config: Mapping[str, Any], world: World) -> dict[str, Any]:
+    """Restore the task's model, optimizer, scheduler and this rank's RNG;
+    return the saved loop state (a dict)."""
+    try:
+        ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem for the user
+        raise ResumeError(f"cannot read checkpoint {run.checkpoint}: {exc}") from exc
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ResumeError(f"{run.checkpoint}: checkpoint format {ckpt.get('format')} is not {CHECKPOINT_FORMAT}")
+    diffs = config_differences(ckpt["config"], config)
+    if diffs:
+        raise ResumeError(
+            f"cannot resume {run.path}: the config differs from the checkpoint's:\n  " + "\n  ".join(diffs)
+        )
+    saved_world = ckpt.get("world_size", 1)
+    if saved_world != world.size:
+        raise ResumeError(
+            f"cannot resume {run.path}: it was trained by {saved_world} process(es), this launch has {world.size}; "
+            "relaunch with the same number (torchrun --nproc_per_node) so data order and RNG streams continue exactly"
+        )
+    task.model.load_state_dict(ckpt["model"])
+    task.optimizer.load_state_dict(ckpt["optimizer"])
+    if task.scheduler is not None and ckpt["scheduler"] is not None:
+        task.scheduler.load_state_dict(ckpt["scheduler"])
+    rng = ckpt["rng_per_rank"][world.rank] if ckpt.get("rng_per_rank") else ckpt
+    torch.set_rng_state(rng["rng"])
+    if rng["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda_rng"])
+    return ckpt["state"]

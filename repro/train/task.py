@@ -1,0 +1,101 @@
+"""What the shared loop trains: the era's `TrainTask`, and the knobs every era's trainer has.
+
+The era decides *what* is trained (model, loss, optimizer, data, evaluation);
+the loop (loop.py) decides *how*. Knobs only one era has live in that era's
+trainer config, a subclass of `TrainerConfig` (lecun1989: the fused backends;
+alexnet2012: channels_last and torch.compile), and reach the loop through the
+task's `stepper` and `wrap_train_model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import torch
+from torch import nn
+
+from .evaluate import Evaluator
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    epochs: int = 23  # the paper's "passes through the training set"
+    batch_size: int = 1  # 1 = per-example SGD, as in 1989
+    order: Literal["file", "shuffled_once", "reshuffle"] = "file"
+    eval_every: int = 1  # evaluate every k passes (the last pass always)
+    eval_batch_size: int = 2048
+    checkpoint_every_steps: int = 0  # 0 = only at the end of each pass
+    threads: int = 1  # torch CPU threads; 0 keeps torch's default
+    progress: bool = True
+    device: str = "cpu"
+    # "bf16": forward and loss under torch.autocast in bfloat16, weights and
+    # updates in float32 (mixed precision, Micikevicius et al. 2018). Eager steps only.
+    precision: Literal["fp32", "bf16"] = "fp32"
+    # A cap on passes applied after every trick (0 = none): quick looks and
+    # smoke sweeps (`trainer.max_epochs=1`) without editing each row's recipe.
+    max_epochs: int = 0
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "eval_every", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        for name in ("checkpoint_every_steps", "threads", "max_epochs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+
+
+@dataclass(frozen=True)
+class BatchSource:
+    """Training data the loop does not hold in memory: ``batches(indices,
+    batch_size)`` yields (inputs, labels) for consecutive slices of
+    ``indices`` in exactly that order (the loop passes what remains of the
+    pass, so a resumed run continues where it stopped)."""
+
+    n: int  # examples per pass
+    batches: Callable[[torch.Tensor, int], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+
+
+class Stepper(Protocol):
+    """Runs training steps [step, chunk_end) on their examples, in place on the
+    model, and returns the sum over steps of loss * batch size. The eager
+    stepper (steps.py) runs one step per call; an era's fused backend may run
+    many (the loop checks for interrupts between calls)."""
+
+    def chunk_end(self, step: int, steps_per_epoch: int, global_step: int) -> int: ...
+
+    def __call__(self, xs: torch.Tensor, ys: torch.Tensor) -> float: ...
+
+
+@dataclass
+class TrainTask:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, labels) -> mean loss
+    # In-memory (inputs, labels), or a BatchSource that streams them.
+    train: tuple[torch.Tensor, torch.Tensor] | BatchSource
+    # Per split: tensors (x, y) evaluated by `evaluate`, or the era's own Evaluator.
+    eval_sets: Mapping[str, tuple[torch.Tensor, torch.Tensor] | Evaluator]
+    # Evaluated after the last pass only (AlexNet's 10-crop testing: ten
+    # forward passes per image are too dear for every pass).
+    final_eval_sets: Mapping[str, Evaluator] = field(default_factory=dict)
+    scheduler: Any | None = None  # an LR scheduler stepped once per pass
+    # The history column a ReduceLROnPlateau-style scheduler steps on (e.g.
+    # "val_error"); None = scheduler.step() with no argument.
+    scheduler_metric: str | None = None
+    batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None  # training-time augmentation
+    predict: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda out: out.argmax(1))
+    # The era's own way to run steps (lecun1989's fused kernels); None = eager.
+    stepper: Stepper | None = None
+    # Wraps the module the training forward goes through (after DDP): alexnet2012's torch.compile.
+    wrap_train_model: Callable[[nn.Module], nn.Module] | None = None
+    # Running totals the era keeps (images skipped as unreadable...), summed
+    # over processes into each pass's history row and the final metrics.
+    counters: Callable[[], Mapping[str, float]] | None = None
+    # Called once after the last pass, before metrics.json is written, with the
+    # run directory: the era saves what its reports need (final weights,
+    # misclassified examples) and returns entries to add to the metrics.
+    finish: Callable[[Path], Mapping[str, Any]] | None = None
+    progress_unit: str = "ex"  # the progress bar shows <unit>/s
