@@ -79,6 +79,11 @@ def recipe_from_config(cfg: Mapping[str, Any]) -> tuple[Recipe, tuple[Applied, .
     cap = recipe.trainer.max_epochs
     if cap and recipe.trainer.epochs > cap:
         recipe = replace(recipe, trainer=replace(recipe.trainer, epochs=cap))
+    trainer = recipe.trainer
+    if trainer.backend not in ("eager", "auto") and trainer.precision != "fp32":
+        # The fused kernels compute in float32 (before any data is loaded: a config mistake).
+        raise ConfigError(f"trainer.precision={trainer.precision} applies to the eager backend only "
+                          f"(trainer.backend={trainer.backend}); use trainer.backend=eager or auto")
     return recipe, applied
 
 
@@ -106,8 +111,6 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
     # The fused kernels compute in float32: mixed precision runs eager.
     requested = "eager" if trainer.backend == "auto" and trainer.precision != "fp32" else trainer.backend
     backend = resolve_backend(requested, model, optimizer, recipe.loss, trainer.batch_size)
-    if backend != "eager" and trainer.precision != "fp32":
-        raise ConfigError(f"trainer.precision={trainer.precision} applies to the eager backend only (trainer.backend={backend})")
     shift = (lambda x: random_shift(x, aug.shift, aug.fill, aug.wrap)) if aug.active else None
     steps = fused_steps(backend, model, optimizer, recipe.loss, trainer.batch_size)
     task = TrainTask(

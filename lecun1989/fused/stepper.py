@@ -18,7 +18,7 @@ from ..model import Net1989
 
 BACKENDS = ("eager", "fused_cpu", "cuda_persistent")
 # "auto" picks the fused backend of the model's device when it supports the
-# recipe, else eager: the same algorithm either way (see README, fast backends).
+# recipe, else eager: the same algorithm either way (see lecun1989/README.md, fast backends).
 CHOICES = ("auto", *BACKENDS)
 # activation name -> (amplitude, slope) of amp * tanh(slope * a)
 SQUASH = {"tanh": (1.0, 1.0), "scaled_tanh": (1.7159, 2.0 / 3.0)}

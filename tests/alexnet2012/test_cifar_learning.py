@@ -5,7 +5,7 @@ weight decay, crops, flips, PCA lighting, dropout, LRN, towers) on the
 CIFAR-scale network, then 1-crop and 10-crop testing on 1,000 test images.
 Chance is 90% top-1 / 50% top-5 error. Measured here (seed 0): 76.5% / 20.8%
 1-crop, 76.1% / 19.7% 10-crop; the bands leave room for other CPUs' rounding.
-(conf/experiment/alexnet_cifar10.yaml trains the full set: see README.)
+(conf/experiment/alexnet_cifar10.yaml trains the full set: see alexnet2012/README.md.)
 """
 
 from __future__ import annotations

@@ -46,11 +46,23 @@ def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path):
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
-@pytest.mark.parametrize("override,message", [("trainer.epochs=0", "epochs must be >= 1"), ("model.h3_unit=3", "h3_unit")])
+@pytest.mark.parametrize("override,message", [
+    ("trainer.epochs=0", "epochs must be >= 1"),
+    ("model.h3_unit=3", "h3_unit"),
+    ("trainer.eval_batch_size=0", "eval_batch_size must be >= 1"),  # before any pass is trained
+    ("trainer.channels_last=true", "Could not override 'trainer.channels_last'"),  # a 2012-era switch, not the 1989 trainer's
+])
 def test_bad_config_is_a_clear_error(usps_root, tmp_path, override, message):
     out = lecun1989(f"data.root={usps_root}", override, f"hydra.run.dir={tmp_path / 'run'}")
     assert out.returncode != 0
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_mixed_precision_on_a_fused_backend_is_refused_before_any_data_is_read(tmp_path):
+    out = lecun1989(f"data.root={tmp_path / 'empty'}", "data.download=false", "trick=[mixed_precision]",
+                    "trainer.backend=fused_cpu", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: trainer.precision=bf16 applies to the eager backend only")
 
 
 def test_conflicting_tricks_are_a_clear_error(usps_root, tmp_path):

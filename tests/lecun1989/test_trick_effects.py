@@ -78,3 +78,25 @@ def test_auto_backend_is_fused_only_for_what_the_kernel_implements(model_cfg, op
     model = build_model(model_cfg, 0)
     assert resolve_backend("auto", model, build_optimizer(model.parameters(), optim), loss, batch) == expected
     assert resolve_backend("eager", model, build_optimizer(model.parameters(), optim), loss, batch) == "eager"
+
+
+@pytest.mark.parametrize("backend,precision,stepper", [
+    ("auto", "fp32", "FusedStepper"),  # the paper's recipe on the C++ kernel
+    ("auto", "bf16", None),  # the kernel computes in float32: mixed precision runs eager
+    ("eager", "fp32", None),
+])
+def test_build_task_picks_the_stepper_the_backend_names(backend, precision, stepper):
+    from lecun1989.data import DataConfig
+    from lecun1989.recipe import Recipe, TrainerConfig, build_task
+    from repro.data import DigitSplits
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(8, 1, 16, 16, generator=g) * 2 - 1, torch.arange(8) % 10
+    digits = DigitSplits("usps", x, y, x, y)
+    recipe = Recipe(data=DataConfig(), model=ModelConfig(), optim=OptimConfig(),
+                    trainer=TrainerConfig(backend=backend, precision=precision, fused_chunk_steps=3))
+    task, _, chosen = build_task(recipe, digits, seed=0)
+    assert type(task.stepper).__name__ == stepper if stepper else task.stepper is None
+    assert chosen == ("fused_cpu" if stepper else "eager")
+    if stepper:  # chunks stop at fused_chunk_steps and at checkpoint boundaries
+        assert task.stepper.chunk_end(0, 8, 0) == 3 and task.stepper.chunk_end(6, 8, 6) == 8
