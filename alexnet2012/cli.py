@@ -21,12 +21,13 @@ from typing import Any
 import torch
 
 from repro.app import CONF_DIR, hydra_command  # noqa: F401  (CONF_DIR: tests compose the same tree)
+from repro.config import parse_seed
 from repro.train.distributed import broadcast_object, init_world, local_device
 from repro.train.loop import fit
 from repro.train.run import claim_run
 
 from .data import load_image_data
-from .recipe import build_task, recipe_from_config
+from .recipe import build_task, check_devices, recipe_from_config
 
 # The trick groups (trick, trick2012) are declared in Python (modern_tricks):
 # Hydra finds them only once registered, which must happen before it composes.
@@ -40,11 +41,12 @@ log = logging.getLogger("alexnet2012")
 def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
     """``config`` is the plain (resolved) dict of conf/alexnet2012.yaml."""
     recipe = recipe_from_config(config)  # config mistakes stop every process before any joins the group
+    seed = parse_seed(config["seed"])
+    check_devices(recipe)  # a missing GPU is named before any data is read
     world = init_world(recipe.parallel.ddp_backend)
     run_dir = _shared_run_dir(Path(run_dir), world)
     # Under torchrun, trainer.device=cuda means each process's own GPU.
     recipe = dataclasses.replace(recipe, trainer=dataclasses.replace(recipe.trainer, device=local_device(recipe.trainer.device)))
-    seed = int(config["seed"])
     if recipe.trainer.threads:
         torch.set_num_threads(recipe.trainer.threads)
     resume = bool(config.get("resume", False))

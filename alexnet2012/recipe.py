@@ -19,7 +19,7 @@ import torch
 
 from modern_tricks import apply_tricks
 from repro.config import ConfigError, parse
-from repro.train.distributed import launched_by_torchrun
+from repro.train.distributed import launched_by_torchrun, local_device
 from repro.train import task as shared
 from repro.train.task import BatchSource, TrainTask
 from repro.train.optim import OptimConfig, build_optimizer, build_scheduler, plateau_metric
@@ -59,6 +59,8 @@ class ParallelConfig:
     def validate(self) -> None:
         if len(self.tower_devices) != 2:
             raise ValueError(f"tower_devices must name two devices, got {list(self.tower_devices)}")
+        for i, device in enumerate(self.tower_devices):
+            shared.check_device_name(device, f"tower_devices[{i}]")
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,22 @@ def recipe_from_config(cfg: Mapping[str, Any]) -> Recipe:
         recipe = replace(recipe, trainer=replace(recipe.trainer, epochs=cap))
     recipe.check()
     return recipe
+
+
+# The trainer's default device is cuda (conf/trainer/alexnet2012.yaml): say how to run without one.
+CPU_HINT = ("run on the CPU with trainer.device=cpu (alexnet2012's default device is cuda: add "
+            "trainer.device=cpu to the command, or run `alexnet2012 experiment=alexnet_cifar10`, "
+            "AlexNet on CIFAR-10 sized for a CPU)")
+
+
+def check_devices(recipe: Recipe) -> None:
+    """ConfigError unless this machine has the devices the recipe trains on,
+    before any process joins a group or reads data. Under torchrun, cuda is
+    this process's own GPU (`local_device`), as the run will use it."""
+    shared.require_device(local_device(recipe.trainer.device), cpu_hint=CPU_HINT)
+    if recipe.parallel.mode == "towers":
+        for i, device in enumerate(recipe.parallel.tower_devices):
+            shared.require_device(device, f"parallel.tower_devices[{i}]", cpu_hint=CPU_HINT)
 
 
 @dataclass

@@ -16,12 +16,13 @@ from typing import Any
 import torch
 
 from repro.app import CONF_DIR, hydra_command  # noqa: F401  (CONF_DIR: tests compose the same tree)
+from repro.config import parse_seed
 from repro.train.loop import fit
 from repro.train.run import claim_run
 
 from .model import describe_counts
 from .data import load_data
-from .recipe import build_task, recipe_from_config
+from .recipe import build_task, check_devices, recipe_from_config
 
 # The trick groups (trick, trick2012) are declared in Python (modern_tricks):
 # Hydra finds them only once registered, which must happen before it composes.
@@ -35,7 +36,8 @@ log = logging.getLogger("lecun1989")
 def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
     """``config`` is the plain (resolved) dict of conf/lecun1989.yaml."""
     recipe, tricks = recipe_from_config(config)
-    seed = int(config["seed"])
+    seed = parse_seed(config["seed"])
+    check_devices(recipe)  # a missing GPU is named before any data is read
     if recipe.trainer.threads:
         torch.set_num_threads(recipe.trainer.threads)
     resume = bool(config.get("resume", False))

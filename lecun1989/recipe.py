@@ -87,6 +87,12 @@ def recipe_from_config(cfg: Mapping[str, Any]) -> tuple[Recipe, tuple[Applied, .
     return recipe, applied
 
 
+def check_devices(recipe: Recipe) -> None:
+    """ConfigError unless this machine has the recipe's device (a run checks it
+    before reading any data; composing a recipe does not need the hardware)."""
+    shared.require_device(recipe.trainer.device)
+
+
 @dataclass(frozen=True)
 class _Objective:
     """The top-level `loss` and `label_smoothing` keys, checked like a group."""

@@ -1,10 +1,19 @@
 """The Hydra app every era's command shares: compose conf/<config_name>.yaml,
 resolve it to a plain dict, run the era's `run(config, run_dir)` with user
-errors turned into one line, and hand the sweep objective back to Hydra."""
+errors turned into one line, and hand the sweep objective back to Hydra.
+
+Hydra's own record of a job (.hydra/config.yaml, hydra.yaml, overrides.yaml) is
+switched off in the era configs (`hydra.output_subdir: null`), because Hydra
+writes it before the job runs, over the record of a finished or locked run
+folder. The app hands the same three files, with the same text, to the run
+(`repro.train.run.provenance`), which writes them once it owns the folder.
+"""
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -12,9 +21,10 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, read_write
 
-from .cli_errors import report_user_errors
+from .cli_errors import report_user_errors, sweep_interrupts
+from .train.run import PROVENANCE_DIR, provenance
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -31,12 +41,58 @@ def hydra_command(config_name: str, run: Run, objective: Callable[[Mapping[str, 
     def _main(cfg: DictConfig) -> float:
         config = OmegaConf.to_container(cfg, resolve=True)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
-        with report_user_errors(run_dir, sys.argv[1:]):
+        with report_user_errors(run_dir, sys.argv[1:]), provenance(hydra_files(cfg)):
             metrics = run(config, run_dir)
         log.info(f"run record: {run_dir}")
-        return float(objective(metrics))
+        # A diverged run is a result (exit 0, "status": "diverged"), not a crash; sweepers get NaN.
+        return float("nan") if metrics.get("status") == "diverged" else float(objective(metrics))
 
     def main() -> None:
-        _main()
+        refuse_bad_command_line(sys.argv[1:])
+        with sweep_interrupts(sys.argv[1:]):  # a sweep: one resume command for all its jobs
+            _main()
 
     return main
+
+
+def refuse_bad_command_line(args: list[str]) -> None:
+    """One `error:` line and exit 2 for what Hydra rejects before the app runs
+    (an unknown group option, an unwritable run directory: repro/precheck.py)."""
+    from .cli_errors import EXIT_USER_ERROR
+    from .precheck import check_command_line
+
+    message = check_command_line(CONF_DIR, args)
+    if message is not None:
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+
+
+def hydra_files(task_cfg: DictConfig) -> dict[str, str]:
+    """The files Hydra writes into a job's output_subdir (hydra/core/utils.py
+    run_job), under the same names and with the same text, for the run to write
+    into .hydra/ once it owns its folder: the task config, the hydra node and the
+    task overrides. With Hydra's own copy switched off (output_subdir null), the
+    recorded hydra.yaml names .hydra, where the files are."""
+    hydra_cfg = copy.deepcopy(HydraConfig.instance().cfg)  # {"hydra": ...}, as Hydra saves it
+    if hydra_cfg.hydra.output_subdir is None:
+        with read_write(hydra_cfg.hydra):
+            hydra_cfg.hydra.output_subdir = PROVENANCE_DIR
+    return {
+        f"{PROVENANCE_DIR}/config.yaml": OmegaConf.to_yaml(task_cfg),
+        f"{PROVENANCE_DIR}/hydra.yaml": OmegaConf.to_yaml(hydra_cfg),
+        f"{PROVENANCE_DIR}/overrides.yaml": OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task),
+    }
+
+
+class RunLogFile(logging.FileHandler):
+    """The run folder's cli.log (conf/hydra/job_logging/repro.yaml), opened at the
+    first message instead of at start-up, so a run refused before it logs
+    anything (the folder finished, interrupted or locked) leaves the folder as it was."""
+
+    def __init__(self, filename: str, mode: str = "a", encoding: str | None = None) -> None:
+        super().__init__(filename, mode=mode, encoding=encoding, delay=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.stream is None and not os.path.isdir(os.path.dirname(self.baseFilename)):
+            return  # the folder is gone (a torchrun helper process's own, removed for rank 0's); the console has it
+        super().emit(record)

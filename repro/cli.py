@@ -17,7 +17,7 @@ from repro.report.collect import Skipped, collect, find_run_dirs
 from repro.report.index import write_index
 from repro.report.reporter import Reporter, ReporterError, reporter_for, reporters
 from repro.report.run_table import write_run_table
-from repro.train.record import RecordError, read_metrics
+from repro.train.record import RecordError, read_record
 
 
 def default_runs() -> list[Path]:
@@ -44,10 +44,10 @@ def collection_of(path: Path, roots: Sequence[Path]) -> tuple[Path, str]:
 
 
 def _era_of_records(paths: Sequence[Path]) -> str | None:
-    """The `era` of the first readable record among ``paths`` (None: none says)."""
+    """The `era` of the first readable record among ``paths``, diverged ones included (None: none says)."""
     for path in paths:
         try:
-            era = read_metrics(path).get("era")
+            era = read_record(path).get("era")
         except RecordError:
             continue
         if isinstance(era, str) and era:
@@ -96,7 +96,7 @@ def _write_report(args: argparse.Namespace) -> int:
         print(f"  skipped {s.path}: {s.reason}")
     out = Path(args.out)
     key = lambda p: collection_of(p, roots)[1]  # noqa: E731
-    collections = sorted({key(Path(r)) for r in runs["run"]} | {key(s.path) for s in skipped}) if len(runs) or skipped else []
+    collections = sorted({key(Path(r)) for r in (runs["run"] if len(runs) else [])} | {key(s.path) for s in skipped})
     # Each collection's reporter, by its records' era; all found before anything is written.
     plan: list[tuple[str, Reporter, pd.DataFrame, list[Skipped]]] = []
     for name in collections:

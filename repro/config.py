@@ -8,6 +8,7 @@ loaded, with the config path in the message.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -59,6 +60,9 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            # nan compares false with every bound a validate() checks: it would pass them all.
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -107,3 +111,13 @@ def parse(cls: type[T], mapping: Mapping[str, Any] | Any, where: str) -> T:
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
     return obj
+
+
+def parse_seed(value: Any, where: str = "seed") -> int:
+    """The run's seed, checked before anything is trained: an integer in
+    [0, 2**32), a range every RNG seeded from it accepts (the loop's
+    per-pass orders seed torch with seed * 1_000_003 + pass)."""
+    value = _check_type(_to_plain(value), int, where)
+    if not 0 <= value < 2**32:
+        raise ConfigError(f"{where}: {value} is out of range; use an integer in [0, 2**32)")
+    return value

@@ -16,7 +16,7 @@ import pandas as pd
 from repro.report.collect import find_run_dirs
 from repro.report.markdown import fmt, table
 from repro.train.atomic import write_text_atomic
-from repro.train.record import RecordError, read_metrics
+from repro.train.record import DivergedRun, RecordError, read_metrics, read_record
 
 from .published import CUDACONVNET_CIFAR10, CUDACONVNET_SOURCE
 
@@ -34,17 +34,20 @@ def _published(name: str) -> tuple[str, dict | None]:
 def is_cudaconvnet_sweep(sweep: Path) -> bool:
     for path in find_run_dirs([sweep]):
         try:
-            return read_metrics(path).get("table") == TABLE
+            return read_record(path).get("table") == TABLE
         except RecordError:
             continue
     return False
 
 
 def write_cudaconvnet_table(sweep: Path, stem: Path) -> list[Path]:
-    rows = []
+    rows, diverged = [], []
     for path in find_run_dirs([sweep]):
         try:
             m = read_metrics(path)
+        except DivergedRun as exc:  # finished, but no result: listed below the table, never in it
+            diverged.append(f"{path.name}: {exc}")
+            continue
         except RecordError:
             continue
         recipe, pub = _published(m["name"])
@@ -72,6 +75,7 @@ def write_cudaconvnet_table(sweep: Path, stem: Path) -> list[Path]:
         "A run named `<recipe>-shortened` ran a shorter schedule than the recipe's.\n\n",
         table(["run", "seed", "passes", "test error", "test error, 10 views", "cuda-convnet", "our wall time (min)",
                "GTX 580 (min)", "our hardware"], md_rows) if md_rows else "No finished runs.\n",
+        "".join(f"\nDiverged, not in the table: {line}\n" for line in sorted(diverged)),
     ])
     write_text_atomic(stem.with_suffix(".csv"), frame.to_csv(index=False, lineterminator="\n"))
     write_text_atomic(stem.with_suffix(".md"), md)

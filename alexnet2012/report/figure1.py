@@ -18,7 +18,7 @@ from repro.report.collect import find_run_dirs
 from repro.report.markdown import fmt, table
 from repro.report.plots import plt, save
 from repro.train.atomic import write_text_atomic
-from repro.train.record import RecordError, read_metrics
+from repro.train.record import DivergedRun, RecordError, read_metrics
 
 TARGET = 25.0  # % training error
 PAPER_RATIO = 6.0
@@ -31,12 +31,15 @@ def epochs_to(curve: pd.Series, target: float = TARGET) -> int | None:
 
 
 def write_figure1(sweep: Path, stem: Path) -> list[Path]:
-    curves, rows = {}, []
+    curves, rows, diverged = {}, [], []
     for path in find_run_dirs([sweep]):
         try:
             m = read_metrics(path)
             history = pd.read_csv(path / "history.csv").set_index("pass")
             curve = history["train_error"]
+        except DivergedRun as exc:  # finished, but no result: listed below the table, never in it
+            diverged.append(f"{path.name}: {exc}")
+            continue
         except (RecordError, FileNotFoundError, KeyError):
             continue  # unfinished or without a training-set evaluation: not a curve
         name = m["name"]
@@ -62,7 +65,8 @@ def write_figure1(sweep: Path, stem: Path) -> list[Path]:
     ax.set_ylabel("Training error rate (%)")
     ax.set_ylim(0, 80)
     ax.set_title("Figure 1 regenerated: ReLU (solid) vs tanh (dashed), CIFAR-10", fontsize=9)
-    ax.legend(fontsize=8)
+    if curves:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     png = stem.with_suffix(".png")
     png.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +81,7 @@ def write_figure1(sweep: Path, stem: Path) -> list[Path]:
         table(["row", "passes", "epochs to 25% train error", "final train error %", "final test error %",
                "wall time (min)", "hardware"], md_rows) if md_rows else "No finished runs.\n",
         f"\n**tanh / ReLU epochs to 25%: {ratio_text}** (paper: ~{PAPER_RATIO:.0f}).\n" if rows else "",
+        "".join(f"\nDiverged, not in the table: {line}\n" for line in sorted(diverged)),
         f"\n![Figure 1]({png.name})\n",
     ])
     write_text_atomic(stem.with_suffix(".md"), md)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .access import data_file_present, os_errors_as_data_errors
 from .download import RemoteFile, ensure_file, file_md5, missing_message
 from .errors import DataError
 
@@ -139,7 +140,7 @@ def _extract_members(tar_path: Path, dest: Path, names: list[str]) -> None:
 def ensure_cifar10(root: Path, download: bool) -> Path:
     """The batches folder with all CIFAR-10 files, downloading and extracting them if missing."""
     batches = Path(root) / CIFAR_DIR / BATCHES_DIR
-    missing = [name for name in ALL_FILES if not (batches / name).is_file()]
+    missing = [name for name in ALL_FILES if not data_file_present(batches / name, "CIFAR-10 file")]
     if not missing:
         return batches
     wanted = RemoteFile(f"{CIFAR_DIR}/{BATCHES_DIR}/{missing[0]}", (URL,))
@@ -153,6 +154,7 @@ def ensure_cifar10(root: Path, download: bool) -> Path:
     return batches
 
 
+@os_errors_as_data_errors
 def load_cifar10(root: Path, download: bool = True, verify: bool = True) -> ImageArrays:
     """CIFAR-10 from `<root>/cifar10/cifar-10-batches-py/`: 50,000 train and 10,000 test images."""
     batches = ensure_cifar10(Path(root), download)

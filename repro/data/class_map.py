@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from .access import data_file_present
 from .errors import DataError
 
 MAP_FILES = ("LOC_synset_mapping.txt", "synsets.txt")
@@ -85,7 +86,8 @@ def read_class_map(imagenet_dir: Path, expected_classes: int | None) -> ClassMap
     train_dir = imagenet_dir / "train"
     folders = train_class_folders(train_dir) if train_dir.is_dir() else None
 
-    map_file = next((imagenet_dir / name for name in MAP_FILES if (imagenet_dir / name).is_file()), None)
+    map_file = next((imagenet_dir / name for name in MAP_FILES
+                     if data_file_present(imagenet_dir / name, "class map file")), None)
     if map_file is not None:
         class_map = _parse_map_file(map_file)
     elif folders is not None:

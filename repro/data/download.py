@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .access import data_file_present
 from .errors import DataError
 from .root import DATA_ROOT_ENV, describe_root
 
@@ -75,7 +76,7 @@ def _fetch(url: str, dest: Path) -> None:
 def ensure_file(root: Path, spec: RemoteFile, download: bool) -> Path:
     """The path of `spec` under `root`, downloading and verifying it first if it is missing."""
     path = root / spec.relpath
-    if path.is_file():
+    if data_file_present(path):  # DataError for a directory, FIFO or unreadable folder there
         return path
     if not download:
         raise DataError(missing_message(root, spec, "not found and data.download=false"))

@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from .access import data_file_present, os_errors_as_data_errors
 from .class_map import ClassMap, read_class_map
 from .errors import DataError
 from .root import describe_root
@@ -126,7 +127,7 @@ def read_val_solution(csv_path: Path, class_map: ClassMap) -> dict[str, int]:
 
 def _scan_val_flat(split_dir: Path, names: list[str], class_map: ClassMap) -> list[tuple[str, int, Path]]:
     csv_path = split_dir.parent / VAL_SOLUTION
-    if not csv_path.is_file():
+    if not data_file_present(csv_path, "Kaggle val solution file"):
         raise DataError(
             f"{split_dir} holds images directly (flat layout) but {csv_path} is missing; put Kaggle's "
             f"{VAL_SOLUTION} beside val/, or sort val/ into val/<wnid>/ folders (the valprep script)."
@@ -166,6 +167,7 @@ def _scan_val(split_dir: Path, class_map: ClassMap) -> tuple[list[Path], list[in
     return [row[2] for row in rows], [row[1] for row in rows]
 
 
+@os_errors_as_data_errors
 def scan_imagenet(
     root: Path, split: Literal["train", "val"], expected_classes: int | None = 1000
 ) -> ImageList:
@@ -174,6 +176,10 @@ def scan_imagenet(
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
     imagenet_dir = Path(root) / IMAGENET_DIR
     split_dir = imagenet_dir / split
+    for folder in (imagenet_dir, split_dir):
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise DataError(f"{folder} is not a directory; ILSVRC-2012 {split} images go in the folder "
+                            f"{split_dir}.\n  data root: {describe_root(Path(root))}\n  {LAYOUT_HELP}")
     if not split_dir.is_dir():
         what = imagenet_dir if not imagenet_dir.is_dir() else split_dir
         raise DataError(

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .access import os_errors_as_data_errors
 from .digits import DigitSplits
 from .download import RemoteFile, ensure_file, verify_file
 from .errors import DataError
@@ -62,6 +63,7 @@ def to_16x16(images: np.ndarray) -> torch.Tensor:
     return F.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False).contiguous()
 
 
+@os_errors_as_data_errors
 def load_mnist16(
     root: Path,
     download: bool = True,

@@ -6,6 +6,7 @@ import gzip
 import zlib
 from pathlib import Path
 
+from .access import as_data_error
 from .errors import DataError
 
 
@@ -15,7 +16,7 @@ def read_bytes(path: Path) -> bytes:
         with open(path, "rb") as fh:
             raw = fh.read()
     except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc}") from exc
+        raise as_data_error(exc, path) from exc
     if raw[:2] != b"\x1f\x8b":
         return raw
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .access import os_errors_as_data_errors
 from .digits import DigitSplits
 from .download import RemoteFile, ensure_file
 from .errors import DataError
@@ -107,6 +108,7 @@ def usps_remote(split: str) -> RemoteFile:
     return RemoteFile(f"usps/{filename}", tuple(f"{base}/{filename}" for base in _BASES), check=check)
 
 
+@os_errors_as_data_errors
 def load_usps(root: Path, download: bool = True, verify: bool = True) -> DigitSplits:
     """USPS train (7,291) and test (2,007) digits from `<root>/usps/`."""
     tensors = {}

@@ -26,10 +26,11 @@ class ResumeError(RuntimeError):
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys to leaf values; an empty mapping is a leaf (a trick selected without parameters counts)."""
     out: dict[str, Any] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and value:
             out.update(flatten(value, name + "."))
         else:
             out[name] = value

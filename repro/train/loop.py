@@ -12,6 +12,15 @@ DDP, and rank 0 alone writes the record (distributed.py).
 
 Resume is exact (checkpoint.py): on CPU a resumed run ends bit-identical to an
 uninterrupted one (tests/repro/train/test_loop.py).
+
+A run whose loss becomes non-finite (a learning rate far too large, a bad
+initialisation) stops there: the training loss is checked after every stepper
+call (in one process; under torchrun after each pass's all-reduce), each
+evaluation loss after it is computed, and the weights before every checkpoint.
+No checkpoint of the diverged state is taken (the last good one stays), the
+diverged model is not evaluated and the era's `finish` is not called;
+metrics.json says "status": "diverged" with the pass and step
+(tests/repro/train/test_diverged.py).
 """
 
 from __future__ import annotations
@@ -28,14 +37,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .atomic import write_json_atomic
 from .checkpoint import ResumeError, load_checkpoint, save_checkpoint
 from .distributed import World, all_reduce_sum, current_world, shard_order
 from .environment import environment
 from .evaluate import EvalResult, evaluate
-from .interrupt import StopFlag, TrainingInterrupted
+from .interrupt import StopFlag, TrainingInterrupted, saving
 from .order import epoch_order
-from .record import RunDir, write_history, write_metrics
+from .record import (RunDir, divergence_reason, diverged_record, write_diverged, write_history, write_metrics,
+                     write_record_json)
 from .steps import EagerStepper
 from .task import BatchSource, Stepper, TrainerConfig, TrainTask
 
@@ -79,8 +88,25 @@ class _Run:
     def wall(self) -> float:
         return self.wall_before + time.perf_counter() - self.started
 
-    def checkpoint(self, state: _State) -> None:
-        save_checkpoint(self.run, self.task, state, self.config, self.world)
+    def checkpoint(self, state: _State, epoch: int, step: int) -> None:
+        """Save a checkpoint, unless the weights are no longer finite (then the run diverged here)."""
+        if not _weights_finite(self.task.model):
+            raise _Diverged(epoch, step, state.global_step, "a weight")
+        with saving():  # a signal during the save waits for it (interrupt.py)
+            save_checkpoint(self.run, self.task, state, self.config, self.world)
+
+
+class _Diverged(Exception):
+    """The loss (or a weight) became non-finite during pass ``epoch`` (0-based), by step ``step`` of it."""
+
+    def __init__(self, epoch: int, step: int, global_step: int, what: str, value: float | None = None):
+        cause = f"{what} is {value}" if value is not None else f"{what} is not finite"
+        super().__init__(cause)
+        self.entry = {"pass": epoch + 1, "step": step, "global_step": global_step, "loss": None, "cause": cause}
+
+
+def _weights_finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
 
 
 def fit(
@@ -105,21 +131,40 @@ def fit(
     state = _start(task, run, config, seed, resume, world, log)
     env = environment(cfg.device)
     if world.is_main:
-        write_json_atomic(run.environment, {**env, "world_size": world.size})
+        write_record_json(run.environment, {**env, "world_size": world.size})
     r = _prepare(task, cfg, run, config, world, seed, log, state)
-    with StopFlag() as stop:
-        for epoch in range(state.epoch, cfg.epochs):
-            _train_pass(r, state, epoch, stop, list(on_step))
-            row = _end_of_pass(r, state, epoch)
-            state.history.append(row)
-            state.epoch, state.step_in_epoch, state.running_loss = epoch + 1, 0, 0.0
-            r.checkpoint(state)
-            if world.is_main:
-                write_history(run, state.history)
+    try:
+        with StopFlag() as stop:
+            for epoch in range(state.epoch, cfg.epochs):
+                _train_pass(r, state, epoch, stop, list(on_step))
+                row = _end_of_pass(r, state, epoch)
+                state.history.append(row)
+                state.epoch, state.step_in_epoch, state.running_loss = epoch + 1, 0, 0.0
+                r.checkpoint(state, epoch, r.steps_per_epoch)
+                if world.is_main:
+                    write_history(run, state.history)
+    except _Diverged as diverged:
+        return _record_divergence(r, state, diverged.entry, meta, env)
     metrics = _final_metrics(r, state, meta, env)
     if world.is_main:
-        write_metrics(run, metrics)
+        metrics = write_metrics(run, metrics)
     return metrics
+
+
+def _record_divergence(r: _Run, state: _State, entry: dict[str, Any], meta: Mapping[str, Any] | None,
+                       env: Mapping[str, Any]) -> dict[str, Any]:
+    """Write the record of a run that diverged: the history of its good passes and
+    metrics.json with "status": "diverged"; the last good checkpoint stays as it was."""
+    state.wall_time_s = r.wall()
+    record = {**(meta or {}), **_summary(r, state, env), "final": {}, "passes_done": state.epoch}
+    if not r.world.is_main:  # every rank returns the same answer; rank 0 writes it
+        return diverged_record(record, entry)
+    write_history(r.run, state.history)
+    record = write_diverged(r.run, record, entry)
+    kept = f"last good checkpoint kept: {r.run.checkpoint}" if r.run.checkpoint.exists() else "no checkpoint"
+    r.log(f"{divergence_reason(entry)}; the run stops here, not evaluated ({kept}). "
+          f"Record: {r.run.metrics} (status diverged)")
+    return record
 
 
 def _start(task: TrainTask, run: RunDir, config: Mapping[str, Any], seed: int, resume: bool, world: World,
@@ -203,12 +248,20 @@ def _train_pass(r: _Run, state: _State, epoch: int, stop: StopFlag, on_step: lis
     step = state.step_in_epoch
     while step < r.steps_per_epoch:
         end = r.stepper.chunk_end(step, r.steps_per_epoch, state.global_step)
-        running += r.stepper(*fetch(step, end))
+        loss = r.stepper(*fetch(step, end))
+        running += loss
         done = min(end * bs, r.samples_per_epoch) - step * bs
         state.global_step += end - step
         state.samples += done
         bar.update(done)
         step = end
+        # One process: a Python float, free to check. Under torchrun ranks see
+        # different losses, so they agree on the all-reduced sum at the pass's end.
+        if not r.world.distributed and not math.isfinite(running):
+            bar.close()
+            state.train_time_s += time.perf_counter() - t0
+            value = loss if not math.isfinite(loss) else running
+            raise _Diverged(epoch, step, state.global_step, "the training loss", value)
         for callback in on_step:
             callback(state.global_step)
         every = cfg.checkpoint_every_steps
@@ -217,17 +270,20 @@ def _train_pass(r: _Run, state: _State, epoch: int, stop: StopFlag, on_step: lis
             state.train_time_s += time.perf_counter() - t0
             t0 = time.perf_counter()
             state.wall_time_s = r.wall()
-            r.checkpoint(state)
+            r.checkpoint(state, epoch, step)
             if stop.set:
                 bar.close()
                 raise TrainingInterrupted(r.run, epoch, step)
     bar.close()
     state.train_time_s += time.perf_counter() - t0
     (state.running_loss,) = all_reduce_sum([running], r.device)
+    if not math.isfinite(state.running_loss):
+        raise _Diverged(epoch, step, state.global_step, "the training loss", state.running_loss)
 
 
-def _evaluate(r: _Run, state: _State, last: bool) -> dict[str, Any]:
-    """Every evaluation split (and the final-only ones after the last pass), as history columns."""
+def _evaluate(r: _Run, state: _State, epoch: int, last: bool) -> dict[str, Any]:
+    """Every evaluation split (and the final-only ones after the last pass), as history columns.
+    A non-finite loss on any split is a divergence: no later split is evaluated."""
     task, t1 = r.task, time.perf_counter()
     columns: dict[str, Any] = {}
     for split, data in {**r.eval_sets, **(task.final_eval_sets if last else {})}.items():
@@ -237,6 +293,9 @@ def _evaluate(r: _Run, state: _State, last: bool) -> dict[str, Any]:
             res = evaluate(task.model, data[0], data[1], task.loss_fn, r.cfg.eval_batch_size, task.predict)
         if r.world.is_main:
             r.log(res.line(split))
+        if not math.isfinite(res.loss):
+            state.eval_time_s += time.perf_counter() - t1
+            raise _Diverged(epoch, r.steps_per_epoch, state.global_step, f"the {split} loss", res.loss)
         metrics = {k: v for k, v in res.as_dict().items() if k != "n"}
         state.eval_keys[split] = list(metrics)
         columns.update({f"{split}_{k}": v for k, v in metrics.items()})
@@ -250,7 +309,7 @@ def _end_of_pass(r: _Run, state: _State, epoch: int) -> dict[str, Any]:
     lr = float(task.optimizer.param_groups[0]["lr"])
     row: dict[str, Any] = {"pass": epoch + 1, "lr": lr, "train_step_loss": state.running_loss / r.samples_per_epoch}
     if (epoch + 1) % r.cfg.eval_every == 0 or last:
-        row.update(_evaluate(r, state, last))
+        row.update(_evaluate(r, state, epoch, last))
     if task.counters is not None:
         counts = dict(task.counters())
         row.update(zip(counts, all_reduce_sum(list(counts.values()), r.device)))
@@ -267,12 +326,14 @@ def _end_of_pass(r: _Run, state: _State, epoch: int) -> dict[str, Any]:
 def _final_metrics(r: _Run, state: _State, meta: Mapping[str, Any] | None, env: Mapping[str, Any]) -> dict[str, Any]:
     final = {split: {k: state.history[-1][f"{split}_{k}"] for k in keys} for split, keys in state.eval_keys.items()}
     extra = dict(r.task.finish(r.run.path)) if r.task.finish is not None and r.world.is_main else {}
+    return {**(meta or {}), **extra, **_summary(r, state, env), "final": final}
+
+
+def _summary(r: _Run, state: _State, env: Mapping[str, Any]) -> dict[str, Any]:
+    """What every record says, complete or diverged: seed, counts, times, environment, config."""
     return {
-        **(meta or {}),
-        **extra,
         "seed": r.seed,
         "passes": r.cfg.epochs,
-        "final": final,
         "train_samples": state.samples,
         "train_time_s": state.train_time_s,
         "eval_time_s": state.eval_time_s,

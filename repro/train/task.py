@@ -17,6 +17,8 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import nn
 
+from repro.config import ConfigError
+
 from .evaluate import Evaluator
 
 
@@ -45,6 +47,48 @@ class TrainerConfig:
         for name in ("checkpoint_every_steps", "threads", "max_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        check_device_name(self.device, "device")
+
+
+# Device types a run can train on; torch parses more (meta, lazy, ...) that cannot.
+TRAINING_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+
+
+def check_device_name(device: str, where: str) -> None:
+    """ValueError unless ``device`` is a torch device string a run can train on
+    (``cpu``, ``cuda``, ``cuda:<index>``...). Syntax only: whether this machine
+    has it is `require_device`'s question, asked when a run starts."""
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError, TypeError):
+        kind = None
+    if kind not in TRAINING_DEVICE_TYPES:
+        raise ValueError(f"{where}={device!r} is not a device to train on; use cpu, cuda or cuda:<index> "
+                         f"(torch device types: {', '.join(TRAINING_DEVICE_TYPES)})")
+
+
+def require_device(device: str, where: str = "trainer.device",
+                   cpu_hint: str = "run on the CPU with trainer.device=cpu") -> None:
+    """ConfigError unless this machine has ``device``: a missing GPU is named
+    as such, before any data is read or any run directory is claimed."""
+    from repro.config import ConfigError
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{where}={device} but no CUDA GPU is available "
+                              f"(torch.cuda.is_available() is False); {cpu_hint}")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ConfigError(f"{where}={device} but this machine has {count} CUDA GPU(s), "
+                              f"cuda:0..cuda:{count - 1}; {cpu_hint}")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"{where}={device} but no Apple MPS device is available; {cpu_hint}")
+    elif dev.type != "cpu":
+        backend = getattr(torch, dev.type, None)
+        if backend is None or not backend.is_available():
+            raise ConfigError(f"{where}={device} but no {dev.type} device is available; {cpu_hint}")
 
 
 @dataclass(frozen=True)

@@ -186,3 +186,51 @@ def test_cli_help_names_the_app_and_its_examples():
     assert out.returncode == 0, out.stderr
     assert "alexnet2012: train the network of Krizhevsky" in out.stdout
     assert "experiment=alexnet_cifar10" in out.stdout and "parallel.mode=ddp" in out.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_the_default_cuda_device_without_a_gpu_says_how_to_run_on_the_cpu(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        run(config(f"data.root={tmp_path}"), tmp_path / "r")  # the paper's config: trainer.device=cuda
+    assert str(err.value) == (
+        "trainer.device=cuda but no CUDA GPU is available (torch.cuda.is_available() is False); run on the CPU "
+        "with trainer.device=cpu (alexnet2012's default device is cuda: add trainer.device=cpu to the command, "
+        "or run `alexnet2012 experiment=alexnet_cifar10`, AlexNet on CIFAR-10 sized for a CPU)"
+    )
+    assert not (tmp_path / "r").exists()  # before the run folder is claimed or any data read
+
+
+def test_devices_are_checked_as_each_torchrun_process_uses_them(monkeypatch):
+    from alexnet2012.recipe import check_devices, recipe_from_config
+
+    recipe = recipe_from_config(config())  # trainer.device=cuda: composing needs no GPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    check_devices(recipe)
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    check_devices(recipe)  # cuda means cuda:1 for this process: present
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    with pytest.raises(ConfigError, match=r"^trainer.device=cuda:3 but this machine has 2 CUDA GPU\(s\), cuda:0..cuda:1"):
+        check_devices(recipe)
+
+
+def test_tower_devices_are_checked(monkeypatch):
+    from alexnet2012.recipe import check_devices, recipe_from_config
+
+    with pytest.raises(ConfigError, match=r"^parallel: tower_devices\[1\]='gpu1' is not a device to train on"):
+        recipe_from_config(config("parallel.tower_devices=[cuda:0,gpu1]"))
+    recipe = recipe_from_config(config("parallel.mode=towers", "trainer.device=cuda:0"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match=r"^parallel.tower_devices\[1\]=cuda:1 but this machine has 1 CUDA GPU"):
+        check_devices(recipe)
+
+
+@pytest.mark.parametrize("seed,message", [("abc", "seed: expected an integer, got 'abc'"),
+                                          ("-3", "seed: -3 is out of range")])
+def test_a_bad_seed_fails_before_any_data_is_read(tmp_path, seed, message):
+    with pytest.raises(ConfigError, match=rf"^{message}"):
+        run(config(f"seed={seed}", f"data.root={tmp_path}", "trainer.device=cpu"), tmp_path / "r")
+    assert not (tmp_path / "r").exists()

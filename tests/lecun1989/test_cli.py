@@ -1,10 +1,12 @@
 """The `lecun1989` command as users run it (a subprocess)."""
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+import torch
 
 
 def lecun1989(*args, env=None):
@@ -69,3 +71,48 @@ def test_conflicting_tricks_are_a_clear_error(usps_root, tmp_path):
     out = lecun1989(f"data.root={usps_root}", "trick=[cosine_lr,one_cycle]", f"hydra.run.dir={tmp_path / 'run'}")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "error: trick: cosine_lr and one_cycle both change optim." in out.stderr
+
+
+# Each fails before any data is read (the data root is empty: reaching it would say "missing data file"),
+# with one `error:` line, exit 2, and no run record.
+@pytest.mark.parametrize("overrides,line", [
+    (["optim.lr=nan"], "error: optim.lr: expected a finite number, got nan"),
+    (["optim.lr=inf"], "error: optim.lr: expected a finite number, got inf"),
+    (["model.init_scale=nan"], "error: model.init_scale: expected a finite number, got nan"),
+    (["seed=abc"], "error: seed: expected an integer, got 'abc'"),
+    (["trainer.device=garbage"], "error: trainer: device='garbage' is not a device to train on; use cpu, cuda or "
+                                 "cuda:<index> (torch device types: cpu, cuda, mps, xpu)"),
+    pytest.param(["trainer.device=cuda"], "error: trainer.device=cuda but no CUDA GPU is available "
+                 "(torch.cuda.is_available() is False); run on the CPU with trainer.device=cpu",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")),
+    (["trick=[adamw,foo]"], "error: unknown trick 'foo'; valid: adamw, augment_shift, batchnorm, cosine_lr, dropout, "
+                            "init_kaiming, init_karpathy, label_smoothing, minibatch, mixed_precision, more_data, "
+                            "more_passes, one_cycle, relu, softmax_ce, wider"),
+    (["experiment=nope"], "error: unknown experiment 'nope'; valid: ablate_each, alexnet_cifar10, cc_ablations, "
+                          "cc_conv_local_11pct, cc_layers_18pct, cc_layers_80sec, figure1, karpathy_table"),
+])
+def test_bad_values_are_one_error_line_before_any_data_is_read(tmp_path, overrides, line):
+    out = lecun1989(f"data.root={tmp_path / 'empty'}", "data.download=false", *overrides,
+                    f"hydra.run.dir={tmp_path / 'run'}")
+    assert (out.returncode, out.stderr.splitlines()) == (2, [line])
+    assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_an_unwritable_run_dir_is_one_error_line(tmp_path):
+    (tmp_path / "afile").write_text("")
+    out = lecun1989(f"hydra.run.dir={tmp_path / 'afile' / 'run'}")
+    assert (out.returncode, out.stderr.splitlines()) == (2, [
+        f"error: hydra.run.dir={tmp_path / 'afile' / 'run'} cannot be created: {tmp_path / 'afile'} is a file, "
+        "not a folder; choose another folder (hydra.run.dir=...)"])
+
+
+@pytest.mark.parametrize("make,said", [(lambda p: p.mkdir(), "is a directory where the data file should be"),
+                                       (os.mkfifo, "is not a regular file but a named pipe (FIFO)")])
+def test_a_directory_or_fifo_for_a_data_file_is_not_reported_as_missing(usps_root, tmp_path, make, said):
+    target = usps_root / "usps" / "zip.train.gz"
+    target.unlink()
+    make(target)
+    out = lecun1989(f"data.root={usps_root}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "not found" not in out.stderr
+    assert out.stderr.splitlines()[0].startswith(f"error: {target} {said}")
+    assert not (tmp_path / "run" / "metrics.json").exists()

@@ -154,3 +154,14 @@ def test_trainer_config_validation():
         parse(TrainerConfig, {"epochs": 0}, "trainer")
     with pytest.raises(ConfigError, match="trainer.batch_size: expected an integer"):
         parse(TrainerConfig, {"batch_size": 1.5}, "trainer")
+
+
+def test_config_differences_see_a_trick_selected_without_parameters():
+    from repro.train.checkpoint import config_differences
+
+    saved = {"seed": 0, "trick": {}, "resume": False}
+    assert config_differences(saved, {"seed": 0, "trick": {"relu": {}}, "resume": True}) == [
+        "trick: checkpoint {} vs now '<absent>'",
+        "trick.relu: checkpoint '<absent>' vs now {}",
+    ]
+    assert config_differences(saved, {**saved, "resume": True}) == []  # resume itself may differ

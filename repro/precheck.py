@@ -1,0 +1,131 @@
+"""Command-line mistakes Hydra meets before an app's code runs, caught first
+and said in one line: an unknown option of a config group (listing the valid
+ones) and a run directory that cannot be created.
+
+Generic over apps: a group's options are its conf/<group>/*.yaml files plus
+what is registered in Hydra's ConfigStore under that group (the trick groups).
+Anything this module cannot read with certainty is left to Hydra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+
+
+def group_options(conf_dir: str | os.PathLike[str], group: str) -> list[str] | None:
+    """The options of config group ``group`` (``trick``, ``model/ops``...),
+    sorted; None if no such group exists."""
+    found = False
+    options: set[str] = set()
+    folder = Path(conf_dir) / group
+    if folder.is_dir():
+        found = True
+        options.update(p.stem for p in folder.glob("*.yaml") if p.is_file())
+    node = ConfigStore.instance().repo
+    for part in group.split("/"):
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        found = True
+        options.update(name.removesuffix(".yaml") for name, value in node.items()
+                       if name.endswith(".yaml") and not isinstance(value, dict))
+    return sorted(options) if found else None
+
+
+def _parse_command_line(args: list[str]):
+    """Hydra's own reading of the command line (flags and overrides), or None
+    if it cannot be read (Hydra then says why)."""
+    try:
+        from hydra._internal.utils import get_args_parser
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            flags = get_args_parser().parse_args(args)
+        overrides = OverridesParser.create().parse_overrides(flags.overrides)
+    except (Exception, SystemExit):
+        return None
+    return flags, overrides
+
+
+def _chosen_names(override) -> list[str]:
+    """Every option name an override of a group selects (lists and sweeps included)."""
+    if override.is_delete():
+        return []
+    try:
+        values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+    except Exception:  # a glob, range or interval sweep: Hydra reads those
+        return []
+    names: list[str] = []
+    for value in values:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                names.append(item)
+    return names
+
+
+def unknown_option(conf_dir: str | os.PathLike[str], overrides) -> str | None:
+    """The message for the first override naming an option its group does not have."""
+    for override in overrides:
+        group = override.key_or_group
+        if group.split("/")[0] == "hydra" or "." in group:
+            continue  # Hydra's own groups (launchers... from plugins), and plain values
+        options = group_options(conf_dir, group)
+        if options is None:
+            continue
+        for name in _chosen_names(override):
+            if name not in options:
+                return f"unknown {group} {name!r}; valid: {', '.join(options)}"
+    return None
+
+
+def _writable_problem(path: Path) -> str | None:
+    """Why a folder cannot be created or written at ``path``, or None."""
+    path = Path(os.path.abspath(path.expanduser()))
+    existing = path
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable by this user (permission denied or a read-only file system)"
+    if existing != path:
+        # access() can say yes where mkdir fails (root on a root-squashed NFS share, /proc):
+        # make and remove a folder of a name no one else uses.
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".repro-write-check-", dir=existing))
+        except OSError as exc:
+            return f"cannot create a folder in {existing} ({exc.strerror or exc})"
+    return None
+
+
+def unwritable_run_dir(flags, overrides) -> str | None:
+    """The message if the run directory named on the command line cannot be
+    created (Hydra creates it before the app runs, and fails with a traceback)."""
+    if flags.help or flags.hydra_help or flags.cfg or flags.info or flags.shell_completion:
+        return None  # nothing is written
+    key = "hydra.sweep.dir" if flags.multirun else "hydra.run.dir"
+    chosen = [o for o in overrides if o.key_or_group == key and not o.is_delete() and not o.is_sweep_override()]
+    if not chosen:
+        return None
+    value = chosen[-1].value()
+    if not isinstance(value, str) or "${" in value or not value:
+        return None  # interpolations are Hydra's to resolve
+    problem = _writable_problem(Path(value))
+    if problem is None:
+        return None
+    return f"{key}={value} cannot be created: {problem}; choose another folder ({key}=...)"
+
+
+def check_command_line(conf_dir: str | os.PathLike[str], args: list[str]) -> str | None:
+    """The one-line message for a command-line mistake Hydra would only report
+    with a traceback or a long listing, or None to let Hydra go on."""
+    parsed = _parse_command_line(args)
+    if parsed is None:
+        return None
+    flags, overrides = parsed
+    return unknown_option(conf_dir, overrides) or unwritable_run_dir(flags, overrides)

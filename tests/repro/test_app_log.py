@@ -1,0 +1,47 @@
+"""repro.app.RunLogFile, the run folder's cli.log handler (conf/hydra/job_logging/repro.yaml)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import yaml
+
+from repro.app import CONF_DIR, RunLogFile
+
+
+def record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("repro", logging.WARNING, __file__, 1, message, None, None)
+
+
+def test_cli_log_is_opened_at_the_first_message_not_at_start_up(tmp_path):
+    handler = RunLogFile(str(tmp_path / "cli.log"))
+    try:
+        assert not (tmp_path / "cli.log").exists()  # a run refused before it logs leaves no cli.log
+        handler.emit(record("first"))
+        handler.emit(record("second"))
+        handler.flush()
+        assert (tmp_path / "cli.log").read_text() == "first\nsecond\n"
+    finally:
+        handler.close()
+
+
+def test_a_message_after_the_folder_was_removed_is_dropped_quietly(tmp_path, capsys):
+    # A torchrun helper process's own folder is removed for rank 0's (alexnet2012/cli.py).
+    folder = tmp_path / "own"
+    folder.mkdir()
+    handler = RunLogFile(str(folder / "cli.log"))
+    shutil.rmtree(folder)
+    try:
+        handler.emit(record("a warning on rank 1"))
+    finally:
+        handler.close()
+    assert not folder.exists()
+    assert "Logging error" not in capsys.readouterr().err
+
+
+def test_the_job_logging_config_uses_it():
+    conf = yaml.safe_load(open(f"{CONF_DIR}/hydra/job_logging/repro.yaml"))
+    assert conf["handlers"]["file"]["class"] == "repro.app.RunLogFile"
+    for era in ("lecun1989", "alexnet2012"):
+        assert yaml.safe_load(open(f"{CONF_DIR}/{era}.yaml"))["hydra"]["output_subdir"] is None

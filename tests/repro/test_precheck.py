@@ -1,0 +1,96 @@
+"""The command-line pre-check (repro/precheck.py): an unknown group option or an
+unwritable run directory is one line naming the valid choices or the folder,
+before Hydra composes anything."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra.core.config_store import ConfigStore
+
+from repro.precheck import check_command_line, group_options
+
+
+@pytest.fixture
+def conf(tmp_path):
+    """A config tree with a file group (colour/) and a Python-registered group (shape)."""
+    root = tmp_path / "conf"
+    (root / "colour").mkdir(parents=True)
+    for name in ("red", "green"):
+        (root / "colour" / f"{name}.yaml").write_text("{}\n")
+    (root / "colour" / "notes.txt").write_text("not an option\n")
+    ConfigStore.instance().store(group="precheck_shape", name="circle", node={"r": 1})
+    ConfigStore.instance().store(group="precheck_shape", name="square", node={"a": 1})
+    return root
+
+
+def test_group_options_come_from_files_and_the_config_store(conf):
+    assert group_options(conf, "colour") == ["green", "red"]
+    assert group_options(conf, "precheck_shape") == ["circle", "square"]
+    assert group_options(conf, "no_such_group") is None
+
+
+@pytest.mark.parametrize("args,message", [
+    (["colour=blue"], "unknown colour 'blue'; valid: green, red"),
+    (["precheck_shape=[circle,hexagon]"], "unknown precheck_shape 'hexagon'; valid: circle, square"),
+    (["+precheck_shape=[oval]"], "unknown precheck_shape 'oval'; valid: circle, square"),
+    (["-m", "colour=red,blue"], "unknown colour 'blue'; valid: green, red"),  # a sweep
+    (["-m", "precheck_shape=[circle],[oval]"], "unknown precheck_shape 'oval'; valid: circle, square"),
+])
+def test_an_unknown_option_lists_the_valid_ones(conf, args, message):
+    assert check_command_line(conf, args) == message
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["colour=red", "precheck_shape=[circle,square]", "seed=3", "colour.depth=2"],
+    ["colour=null", "~colour"],
+    ["hydra/launcher=joblib", "-m", "seed=0,1"],  # Hydra's own groups are Hydra's to check
+    ["unknown_group=x"],  # Hydra says what is wrong with it
+    ["colour=[red"],  # unparseable: left to Hydra's message
+])
+def test_valid_or_foreign_overrides_pass(conf, args):
+    assert check_command_line(conf, args) is None
+
+
+def test_a_run_dir_under_a_file_is_refused(conf, tmp_path):
+    (tmp_path / "afile").write_text("")
+    target = tmp_path / "afile" / "run"
+    assert check_command_line(conf, [f"hydra.run.dir={target}"]) == (
+        f"hydra.run.dir={target} cannot be created: {tmp_path / 'afile'} is a file, not a folder; "
+        "choose another folder (hydra.run.dir=...)"
+    )
+    # a sweep writes hydra.sweep.dir; hydra.run.dir is then unused
+    assert check_command_line(conf, ["-m", f"hydra.sweep.dir={target}"]).startswith(f"hydra.sweep.dir={target} cannot be created")
+    assert check_command_line(conf, ["-m", f"hydra.run.dir={target}"]) is None
+    # nothing is written for --help or --cfg
+    assert check_command_line(conf, ["--cfg", "job", f"hydra.run.dir={target}"]) is None
+
+
+def test_a_run_dir_in_an_unwritable_folder_is_refused(conf, tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: Path(p) != locked and real_access(p, mode, **kw))
+    message = check_command_line(conf, [f"hydra.run.dir={locked / 'a' / 'b'}"])
+    assert message == (f"hydra.run.dir={locked / 'a' / 'b'} cannot be created: {locked} is not writable by this user "
+                       "(permission denied or a read-only file system); choose another folder (hydra.run.dir=...)")
+
+
+def test_a_failing_mkdir_is_refused_even_where_access_says_yes(conf, tmp_path, monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)  # root on a root-squashed share
+    message = check_command_line(conf, [f"hydra.run.dir={tmp_path / 'new'}"])
+    assert message.endswith(f"cannot create a folder in {tmp_path} (Permission denied); choose another folder (hydra.run.dir=...)")
+
+
+def test_a_writable_or_interpolated_run_dir_passes_and_nothing_is_left_behind(conf, tmp_path):
+    assert check_command_line(conf, [f"hydra.run.dir={tmp_path / 'new' / 'run'}"]) is None
+    assert check_command_line(conf, ["hydra.run.dir=${oc.env:NOWHERE,/proc/x}"]) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conf"]  # the probe folder is gone
