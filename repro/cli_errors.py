@@ -17,9 +17,14 @@ finished jobs back, continues interrupted ones and starts the rest:
   SIGINT/SIGTERM itself (repro.train.interrupt.guard_sweep_job);
 - once Hydra has reported the first stopped job, it prints the sweep's command.
 
-A joblib worker that dies (killed, out of memory) breaks loky's pool, and loky
+The experiments' launcher, `hydra/launcher=local_parallel`
+(hydra_plugins/repro_launcher/), runs each job in a process of its own: a job
+whose process dies (killed, out of memory) is reported failed (`JobDied`) and
+the others run to the end; after a Ctrl-C it starts no further job
+(`JobStopped`). Either way the command prints the sweep's resume command.
+With `hydra/launcher=joblib`, a worker that dies breaks loky's pool, and loky
 kills the workers beside it: their jobs lose what they trained since their last
-checkpoint (`trainer.checkpoint_every_steps` bounds that). The command still
+checkpoint (`trainer.checkpoint_every_steps` bounds that); the command still
 prints the sweep's resume command, which continues every unfinished job.
 """
 
@@ -35,6 +40,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
+from hydra_plugins.repro_launcher.local_parallel import JobDied, JobStopped
 
 from repro.config import ConfigError
 from repro.data import DataError
@@ -171,15 +177,20 @@ def sweep_interrupts(argv: list[str]):
     old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
     try:
         yield
-    except JobInterrupted as exc:  # HYDRA_FULL_ERROR=1: Hydra re-raises it as it is
+    except (JobInterrupted, JobStopped) as exc:  # HYDRA_FULL_ERROR=1: Hydra re-raises it as it is
         _print_sweep_interrupted(argv, exc)
         sys.exit(EXIT_INTERRUPTED)
+    except JobDied as exc:
+        _print_job_died(argv, exc)
+        raise
     except SystemExit as exit_:
         # Hydra printed the job's error and exits 1; what it reported is the context.
-        cause = _context(exit_, (JobInterrupted, BrokenProcessPool))
-        if isinstance(cause, JobInterrupted):
+        cause = _context(exit_, (JobInterrupted, JobStopped, JobDied, BrokenProcessPool))
+        if isinstance(cause, (JobInterrupted, JobStopped)):
             _print_sweep_interrupted(argv, cause)
             sys.exit(EXIT_INTERRUPTED)
+        if isinstance(cause, JobDied):
+            _print_job_died(argv, cause)
         if isinstance(cause, BrokenProcessPool):
             print(f"\na sweep worker died; joblib stopped the jobs running beside it (each keeps its last checkpoint)."
                   f"\nresume the sweep with: {resume_sweep_command(argv, _sweep_dir())}", file=sys.stderr)
@@ -199,7 +210,14 @@ def _context(exc: BaseException, kinds) -> BaseException | None:
     return None
 
 
-def _print_sweep_interrupted(argv: list[str], exc: JobInterrupted) -> None:
+def _print_job_died(argv: list[str], exc: JobDied) -> None:
+    kept = "its last checkpoint is kept" if (exc.run_dir / CHECKPOINT).is_file() else "it had no checkpoint yet"
+    print(f"\na sweep job's process was {exc.how}: {exc.run_dir}; {kept}, and the other jobs ran on"
+          f"{_summary(exc.sweep_dir)}\nresume the sweep with: {resume_sweep_command(argv, exc.sweep_dir)}",
+          file=sys.stderr)
+
+
+def _print_sweep_interrupted(argv: list[str], exc: JobInterrupted | JobStopped) -> None:
     sweep = exc.sweep_dir or _sweep_dir()
     where = f" in {sweep}" if sweep is not None else ""
     print(f"\ninterrupted: every job of the sweep stopped{where}{_summary(sweep)}"
