@@ -22,7 +22,7 @@ import torch
 
 from repro.app import CONF_DIR, hydra_command  # noqa: F401  (CONF_DIR: tests compose the same tree)
 from repro.config import parse_seed
-from repro.train.distributed import broadcast_object, init_world, local_device
+from repro.train.distributed import broadcast_object, init_world, leave_world, local_device
 from repro.train.loop import fit
 from repro.train.run import claim_run
 
@@ -71,8 +71,11 @@ def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
             "parallel": {"mode": recipe.parallel.mode, "processes": world.size},
             "recipe": dataclasses.asdict(recipe),
         }
-        return fit(built.task, recipe.trainer, claimed.run, seed=seed, config=config, resume=resume, meta=meta,
-                   log=log.info, on_step=on_step)
+        metrics = fit(built.task, recipe.trainer, claimed.run, seed=seed, config=config, resume=resume, meta=meta,
+                      log=log.info, on_step=on_step)
+    if world.distributed:
+        leave_world()  # every rank has finished (rank 0 has written the record): leave together
+    return metrics
 
 
 def _shared_run_dir(own: Path, world) -> Path:
