@@ -11,7 +11,9 @@
 //   w2 [M2,K,5,5]  b2 [M2,4,4]   H2: map m reads H1 maps idx[m, 0..K), padded to 12x12
 //   w3 [H3,M2*16]  b3 [H3]       H3: fully connected
 //   w4 [10,H3]     b4 [10]       outputs, MSE to +-1 targets (mean over the 10)
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "net1989_args.h"
@@ -239,6 +241,189 @@ double train_steps(torch::Tensor xs, torch::Tensor ys, torch::Tensor idx, std::v
   return total;
 }
 
+// ---- evaluation: the same forward for many examples at once ---------------
+//
+// Evaluation runs the forward only, on thousands of examples with fixed
+// weights, so it vectorizes across examples: a block of BB examples is held as
+// [unit][BB] rows and every multiply-add is one SIMD lane per example, with R
+// output maps (or units) per pass over an input row. No im2col buffer and no
+// grouped convolution: H2 reads the H1 maps through an offset table.
+namespace {
+
+constexpr int BB = 16;  // examples per block (one AVX-512 or two AVX2 registers per row)
+constexpr int R = 4;    // output rows computed per pass over the inputs
+
+// tanh without a library call, so the block loops vectorize: Cephes' tanhf
+// (odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|)+1) beyond, exp by range
+// reduction and a degree-6 polynomial). Within ~2e-7 of torch.tanh (tested).
+inline float vtanh(float x) {
+  const float ax = std::fmin(std::fabs(x), 9.f);  // tanh(9) rounds to 1 in float
+  const float z = x * x;
+  const float small =
+      x + x * z * ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
+                   3.33332819422e-1f);
+  float e = 2.f * ax;  // exp(e), e in [0, 18]
+  const float n = std::floor(e * 1.44269504088896341f + 0.5f);
+  e = e - n * 0.693359375f - n * -2.12194440e-4f;
+  const float p =
+      (((((1.9875691500e-4f * e + 1.3981999507e-3f) * e + 8.3334519073e-3f) * e + 4.1665795894e-2f) * e +
+        1.6666665459e-1f) * e + 5.0000001201e-1f) * (e * e) + e + 1.f;
+  const int bits = ((int)n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  const float big = 1.f - 2.f / (p * scale + 1.f);
+  return ax < 0.625f ? small : std::copysign(big, x);
+}
+
+struct Squash {
+  float amp, slope;  // amp * tanh(slope * a); amp = 0: no squashing (raw outputs)
+};
+
+// out[r][:] = squash(bias[r] + sum_k w[r * wstride + k] * in[off[k]][:]) for r < rows (<= R).
+template <int Rows>
+inline void rows_block(const float* __restrict in, const int* __restrict off, int K, const float* __restrict w,
+                       int wstride, const float* bias, float* const* out, Squash sq) {
+  alignas(64) float acc[Rows][BB];
+  for (int r = 0; r < Rows; ++r)
+#pragma omp simd
+    for (int b = 0; b < BB; ++b) acc[r][b] = bias[r];
+#pragma GCC unroll 4
+  for (int k = 0; k < K; ++k) {
+    const float* __restrict row = in + off[k];
+    for (int r = 0; r < Rows; ++r) {
+      const float wk = w[r * wstride + k];
+#pragma omp simd
+      for (int b = 0; b < BB; ++b) acc[r][b] += wk * row[b];
+    }
+  }
+  for (int r = 0; r < Rows; ++r) {
+    float* __restrict o = out[r];
+    if (sq.amp == 0.f) {
+#pragma omp simd
+      for (int b = 0; b < BB; ++b) o[b] = acc[r][b];
+    } else {
+#pragma omp simd
+      for (int b = 0; b < BB; ++b) o[b] = sq.amp * vtanh(sq.slope * acc[r][b]);
+    }
+  }
+}
+
+inline void rows_any(int rows, const float* in, const int* off, int K, const float* w, int wstride,
+                     const float* bias, float* const* out, Squash sq) {
+  switch (rows) {
+    case 4: rows_block<4>(in, off, K, w, wstride, bias, out, sq); break;
+    case 3: rows_block<3>(in, off, K, w, wstride, bias, out, sq); break;
+    case 2: rows_block<2>(in, off, K, w, wstride, bias, out, sq); break;
+    default: rows_block<1>(in, off, K, w, wstride, bias, out, sq); break;
+  }
+}
+
+}  // namespace
+
+// The network's outputs [N, 10] for the examples xs [N, 1, 16, 16] (no gradients,
+// weights unchanged): the forward of `step`, many examples at a time.
+torch::Tensor forward(torch::Tensor xs, torch::Tensor idx, std::vector<torch::Tensor> params, double pad,
+                      double act_amp, double act_slope, double out_amp, double out_slope) {
+  auto ys = torch::zeros({xs.size(0)}, torch::kInt64);
+  const Dims d = check_args(xs, ys, idx, params, /*cuda=*/false);
+  const int M1 = d.M1, M2 = d.M2, K = d.K, H3 = d.H3, F3 = M2 * N2;
+  const int64_t n = xs.size(0);
+  const int* ix = idx.data_ptr<int>();
+  const float *w1 = params[0].data_ptr<float>(), *b1 = params[1].data_ptr<float>();
+  const float *w2 = params[2].data_ptr<float>(), *b2 = params[3].data_ptr<float>();
+  const float *w3 = params[4].data_ptr<float>(), *b3 = params[5].data_ptr<float>();
+  const float *w4 = params[6].data_ptr<float>(), *b4 = params[7].data_ptr<float>();
+  const Squash act{(float)act_amp, (float)act_slope}, out_act{(float)out_amp, (float)out_slope};
+  auto result = torch::empty({n, OUT}, torch::kFloat32);
+  float* res = result.data_ptr<float>();
+  const float* x = xs.data_ptr<float>();
+
+  // Block buffers, [unit][BB]; the padding rings are written once and never touched again.
+  std::vector<float> xp(PADDED * PADDED * BB, (float)pad), h1p((size_t)M1 * N1P * BB, (float)pad);
+  std::vector<float> h2(F3 * BB), h3(H3 * BB), out(OUT * BB);
+  // Offset tables (in floats): H1 position t reads the input pixels off1[t][uv];
+  // H2 map m at position t reads its K H1 maps' pixels off2[m][t][k*25+uv].
+  std::vector<int> off1(N1 * KK), off2((size_t)M2 * N2 * K * KK), off3(std::max(F3, H3));
+  for (int i = 0; i < S1; ++i)
+    for (int j = 0; j < S1; ++j)
+      for (int u = 0; u < KS; ++u)
+        for (int v = 0; v < KS; ++v) off1[(i * S1 + j) * KK + u * KS + v] = ((2 * i + u) * PADDED + 2 * j + v) * BB;
+  for (int m = 0; m < M2; ++m)
+    for (int i = 0; i < S2; ++i)
+      for (int j = 0; j < S2; ++j)
+        for (int k = 0; k < K; ++k)
+          for (int u = 0; u < KS; ++u)
+            for (int v = 0; v < KS; ++v)
+              off2[((size_t)(m * N2 + i * S2 + j) * K + k) * KK + u * KS + v] =
+                  (ix[m * K + k] * N1P + (2 * i + u) * S1P + 2 * j + v) * BB;
+  for (int k = 0; k < (int)off3.size(); ++k) off3[k] = k * BB;
+  // H2 maps run in chunks of up to R consecutive maps with the same inputs (three_groups: 4 maps per group).
+  std::vector<int> chunk_start;
+  for (int m = 0; m < M2;) {
+    chunk_start.push_back(m);
+    int e = m + 1;
+    while (e < M2 && e - m < R && std::equal(ix + e * K, ix + (e + 1) * K, ix + m * K)) ++e;
+    m = e;
+  }
+  chunk_start.push_back(M2);
+
+  torch::NoGradGuard no_grad;
+  float bias[R];
+  float* dst[R];
+  for (int64_t start = 0; start < n; start += BB) {
+    const int nb = (int)std::min<int64_t>(BB, n - start);
+    for (int p = 0; p < IN * IN; ++p) {  // transpose the block into the padded [pixel][BB] input
+      float* row = &xp[((p / IN + 2) * PADDED + p % IN + 2) * BB];
+      for (int b = 0; b < nb; ++b) row[b] = x[(start + b) * IN * IN + p];
+      for (int b = nb; b < BB; ++b) row[b] = (float)pad;
+    }
+    // H1: R maps at a time, every position
+    for (int m0 = 0; m0 < M1; m0 += R) {
+      const int rows = std::min(R, M1 - m0);
+      for (int t = 0; t < N1; ++t) {
+        for (int r = 0; r < rows; ++r) {
+          bias[r] = b1[(m0 + r) * N1 + t];
+          dst[r] = &h1p[((size_t)(m0 + r) * N1P + (t / S1 + 2) * S1P + t % S1 + 2) * BB];
+        }
+        rows_any(rows, xp.data(), &off1[t * KK], KK, w1 + m0 * KK, KK, bias, dst, act);
+      }
+    }
+    // H2: each chunk of maps sharing their inputs, every position
+    for (size_t c = 0; c + 1 < chunk_start.size(); ++c) {
+      const int m0 = chunk_start[c], rows = chunk_start[c + 1] - m0;
+      for (int t = 0; t < N2; ++t) {
+        for (int r = 0; r < rows; ++r) {
+          bias[r] = b2[(m0 + r) * N2 + t];
+          dst[r] = &h2[((m0 + r) * N2 + t) * BB];
+        }
+        rows_any(rows, h1p.data(), &off2[(size_t)(m0 * N2 + t) * K * KK], K * KK, w2 + (size_t)m0 * K * KK, K * KK,
+                 bias, dst, act);
+      }
+    }
+    // H3 and the outputs: fully connected, R units at a time
+    for (int o0 = 0; o0 < H3; o0 += R) {
+      const int rows = std::min(R, H3 - o0);
+      for (int r = 0; r < rows; ++r) {
+        bias[r] = b3[o0 + r];
+        dst[r] = &h3[(o0 + r) * BB];
+      }
+      rows_any(rows, h2.data(), off3.data(), F3, w3 + (size_t)o0 * F3, F3, bias, dst, act);
+    }
+    for (int o0 = 0; o0 < OUT; o0 += R) {
+      const int rows = std::min(R, OUT - o0);
+      for (int r = 0; r < rows; ++r) {
+        bias[r] = b4[o0 + r];
+        dst[r] = &out[(o0 + r) * BB];
+      }
+      rows_any(rows, h3.data(), off3.data(), H3, w4 + o0 * H3, H3, bias, dst, out_act);
+    }
+    for (int b = 0; b < nb; ++b)
+      for (int o = 0; o < OUT; ++o) res[(start + b) * OUT + o] = out[o * BB + b];
+  }
+  return result;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("train_steps", &train_steps, "fused per-example SGD steps of the 1989 network (CPU)");
+  m.def("forward", &forward, "the 1989 network's outputs for many examples, vectorized across them (CPU)");
 }
