@@ -17,14 +17,37 @@ from modern_tricks import register_configs
 register_configs()
 
 SHARED_DATA_ENV = "REPRO_SHARED_DATA"
+# Set by CI (.ci/run), or CI=true: a missing shared data folder fails the real-data tests
+# instead of skipping them, so CI never passes without having run them.
+REQUIRE_SHARED_DATA_ENV = "REPRO_REQUIRE_SHARED_DATA"
+
+
+def shared_data_required() -> bool:
+    def on(name: str) -> bool:
+        return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+    return on(REQUIRE_SHARED_DATA_ENV) or on("CI")
+
+
+def missing_shared_data(message: str) -> None:
+    """Skip locally; fail (with the same message) where the shared data is required."""
+    if shared_data_required():
+        pytest.fail(f"{message}; ${REQUIRE_SHARED_DATA_ENV} or $CI is set, so the real-data tests must run", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def shared_data_missing():
+    """For tests that need more of the shared data than USPS: skip locally, fail in CI."""
+    return missing_shared_data
 
 
 @pytest.fixture(scope="session")
 def shared_data_root() -> Path:
-    """../shared/data (or $REPRO_SHARED_DATA); integration tests skip without it."""
+    """../shared/data (or $REPRO_SHARED_DATA); integration tests skip without it (fail in CI)."""
     root = Path(os.environ.get(SHARED_DATA_ENV) or Path(__file__).resolve().parents[2] / "shared" / "data")
     if not (root / "usps" / "zip.train.gz").is_file():
-        pytest.skip(f"shared data not found at {root} (set ${SHARED_DATA_ENV} to the folder with usps/ and mnist/)")
+        missing_shared_data(f"shared data not found at {root} (set ${SHARED_DATA_ENV} to the folder with usps/ and mnist/)")
     return root
 
 

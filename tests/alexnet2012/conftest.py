@@ -140,9 +140,9 @@ def cifar_files():
 
 
 @pytest.fixture(scope="session")
-def shared_cifar_root() -> Path:
-    """The team's data root with cifar10/ (../shared/data or $REPRO_SHARED_DATA); skip without it."""
+def shared_cifar_root(shared_data_missing) -> Path:
+    """The team's data root with cifar10/ (../shared/data or $REPRO_SHARED_DATA); skip without it (fail in CI)."""
     root = Path(os.environ.get(SHARED_DATA_ENV) or Path(__file__).resolve().parents[3] / "shared" / "data")
     if not (root / "cifar10" / "cifar-10-batches-py" / "data_batch_1").is_file():
-        pytest.skip(f"CIFAR-10 not found under {root}/cifar10 (set ${SHARED_DATA_ENV} to the folder with cifar10/)")
+        shared_data_missing(f"CIFAR-10 not found under {root}/cifar10 (set ${SHARED_DATA_ENV} to the folder with cifar10/)")
     return root

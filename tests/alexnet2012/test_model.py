@@ -137,14 +137,30 @@ def test_cifar_scale_alexnet_trains():
         "fc6": (512,), "fc7": (512,), "fc8": (10,),
     }
     assert _shapes(model, 28) == model.layer_shapes()
-    x, y = torch.randn(4, 3, 28, 28), torch.tensor([0, 1, 2, 3])
-    logits = model.train()(x)
+    x = torch.randn(4, 3, 28, 28, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 3])
+    with torch.random.fork_rng(devices=[]):  # dropout's draws: seeded, and the global RNG left as it was
+        torch.manual_seed(0)
+        logits = model.train()(x)
     assert logits.shape == (4, 10)
     loss = build_loss(cfg)(logits, y)
-    # Paper init: N(0, 0.01) weights give near-uniform outputs, loss ~ log(10).
-    assert loss.item() == pytest.approx(2.302585, abs=0.05)
+    # Paper init: N(0, 0.01) weights give near-uniform outputs, loss ~ log(10) (2.377 with these seeds;
+    # unseeded, the draws of x and of dropout moved it by more than the old 0.05 now and then).
+    assert loss.item() == pytest.approx(2.302585, abs=0.1)
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    # It trains: SGD steps on the batch (dropout off: the same function each step) lower the loss.
+    model.eval()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    losses = []
+    for _ in range(20):
+        opt.zero_grad()
+        step = build_loss(cfg)(model(x), y)
+        step.backward()
+        opt.step()
+        losses.append(step.item())
+    # Measured: 2.385 -> 1.622 (the paper init starts slowly; a model that does not learn stays at log 10).
+    assert losses[-1] < 0.8 * losses[0], f"20 SGD steps on 4 images took the loss from {losses[0]:.3f} only to {losses[-1]:.3f}"
 
 
 def test_grouped_convs_see_only_their_own_tower(paper_model):

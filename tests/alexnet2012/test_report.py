@@ -24,13 +24,14 @@ def run_record(path, name, train_errors):
     })
 
 
-def test_figure1_table_and_plot(tmp_path):
+def test_figure1_table_and_plot(tmp_path, capsys):
     sweep = tmp_path / "alexnet2012" / "runs" / "figure1"
     run_record(sweep / "0_fig1-relu_seed0", "fig1-relu", [60, 24.9, 20, 15])
     run_record(sweep / "1_fig1-tanh_seed0", "fig1-tanh", [70, 60, 50, 45, 40, 35, 32, 30, 28, 27, 26, 25.0, 24])
     (sweep / "2_unfinished").mkdir()
     out = tmp_path / "results"
     assert main(["report", str(tmp_path / "none_lecun"), "--run-tables", str(sweep.parent), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: no such run directory: {tmp_path / 'none_lecun'}"
     (tmp_path / "none_lecun").mkdir()
     assert main(["report", str(tmp_path / "none_lecun"), "--run-tables", str(sweep.parent), "--out", str(out)]) == 0
     md = (out / "alexnet2012" / "figure1.md").read_text()

@@ -163,3 +163,55 @@ def test_the_reporter_names_the_committed_runs_and_the_1989_tricks():
     assert not REPORTER.run_tables and REPORTER.sweep_table is None
     names = [name for name, _, _ in REPORTER.tricks()]
     assert sorted(names) == sorted(TRICKS) and len(names) == len(set(names))
+
+
+@pytest.fixture
+def mixed_sweep(tmp_path):
+    """What real result folders hold: two test sets (USPS and MNIST rows), a seed recorded
+    twice, a 1-pass smoke record beside the full 23-pass one."""
+    root = tmp_path / "runs" / "karpathy_table"
+
+    def rec(job, name, tricks, seed, train, test, misses, passes, data="usps", n_train=7291):
+        d = root / f"{job}_{name}_seed{seed}"
+        write_run(d, name, tricks, seed, train, test, misses, passes)
+        m = json.loads((d / "metrics.json").read_text())
+        (d / "metrics.json").write_text(json.dumps({**m, "data": data, "n_train": n_train}))
+
+    rec(0, "baseline", [], 0, 0.4, 5.0, 100, 23)
+    rec(1, "baseline", [], 1, 0.2, 6.0, 120, 23)
+    rec(2, "baseline", [], 1, 0.2, 6.0, 120, 23)  # seed 1 again (a rerun into another folder)
+    rec(3, "mnist_baseline", [], 0, 1.0, 4.0, 80, 23, "mnist16")
+    rec(4, "mnist_baseline", [], 1, 1.2, 5.0, 100, 23, "mnist16")
+    rec(5, "more_data", ["more_data", "more_passes"], 0, 1.5, 3.0, 60, 100, "mnist16", 50000)
+    rec(6, "more_data", ["more_data", "more_passes"], 1, 1.7, 3.0, 60, 100, "mnist16", 50000)
+    rec(7, "softmax_ce", ["softmax_ce"], 0, 9.0, 12.0, 240, 1)  # trainer.max_epochs=1: the smoke sweep
+    rec(8, "softmax_ce", ["softmax_ce"], 0, 0.1, 5.5, 110, 23)
+    return root.parent
+
+
+def test_each_rows_change_is_against_the_baseline_on_its_own_test_set(mixed_sweep, tmp_path):
+    out = tmp_path / "results"
+    assert repro_main(["report", str(mixed_sweep), "--out", str(out)]) == 0
+    csv = pd.read_csv(out / "lecun1989" / "karpathy_table.csv")
+    more = csv[csv["row"] == "more_data"].iloc[0]
+    # MNIST rows against mnist_baseline (4.5%): 3.0 is -33%; against USPS's baseline it would be -47%.
+    assert more["test_error_change_pct"] == pytest.approx(100 * (3.0 - 4.5) / 4.5, abs=1e-3), (
+        f"more_data's Δ test is {more['test_error_change_pct']:.1f}%, not against mnist_baseline (-33.3%)")
+    md = (out / "lecun1989" / "karpathy_table.md").read_text()
+    assert "| `more_data` | more_data, more_passes | MNIST 16x16 (50,000) | 100 | 2 | 1.60 ± 0.14 | 3.00 ± 0.00 | 60.0 ± 0.0 | -33% |" in md
+    assert md.count("| reference |") == 2, "each test set has its own reference row (baseline, mnist_baseline)"
+    full_ce = csv[(csv["row"] == "softmax_ce") & (csv["passes"] == 23)].iloc[0]
+    assert full_ce["test_error_change_pct"] == pytest.approx(100 * (5.5 - 17 / 3) / (17 / 3), abs=1e-3)  # USPS's baseline
+
+
+def test_seeds_are_counted_once_and_smoke_records_are_their_own_row(mixed_sweep, tmp_path):
+    out = tmp_path / "results"
+    assert repro_main(["report", str(mixed_sweep), "--out", str(out)]) == 0
+    csv = pd.read_csv(out / "lecun1989" / "karpathy_table.csv")
+    base = csv[csv["row"] == "baseline"].iloc[0]
+    assert base["seeds"] == 2, f"baseline has 3 records of 2 distinct seeds; the table says {base['seeds']} seeds"
+    # The 1-pass smoke record is never averaged into the 23-pass row: two rows, told apart by their passes.
+    ce = csv[csv["row"] == "softmax_ce"].set_index("passes")
+    assert sorted(ce.index) == [1, 23]
+    assert ce.loc[23, "test_error_mean"] == 5.5 and ce.loc[23, "seeds"] == 1, "the smoke run was averaged into the full row"
+    assert ce.loc[1, "test_error_mean"] == 12.0

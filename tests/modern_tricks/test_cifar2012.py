@@ -125,16 +125,26 @@ def test_every_trick_at_once_trains(cifar_like, tmp_path):
     assert m["passes"] == 2 and list(m["recipe"]["tricks"]) == [
         "batchnorm", "dropout", "no_response_norm", "non_overlapping_pool", "label_smoothing", "adamw", "one_cycle",
         "channels_last", "mixed_precision"]
+    import pandas as pd
+
+    # It trains: every loss finite, and the training loss falls from the first pass to the second
+    # (measured 2.376 -> 2.174; one_cycle keeps the rate tiny over 2 passes, so not more than that).
+    history = pd.read_csv(tmp_path / "r" / "history.csv")
+    losses = list(history["train_step_loss"])
+    assert all(pd.notna(history["val_loss"])) and all(v == v and abs(v) < 10 for v in losses + list(history["val_loss"]))
+    assert losses[1] < losses[0] - 0.1, f"all tricks at once: training loss {losses[0]:.3f} -> {losses[1]:.3f}, not falling"
 
 
 @pytest.fixture
 def cifar_like(tmp_path):
-    import sys
+    """The miniature CIFAR-10 pickles of tests/alexnet2012/conftest.py, loaded from the file
+    (sys.path and sys.modules are left as they were)."""
+    import importlib.util
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "alexnet2012"))
-    from tests.alexnet2012.conftest import write_cifar  # the miniature CIFAR-10 pickles
-
-    return write_cifar(tmp_path / "data")
+    spec = importlib.util.spec_from_file_location("_cifar_fixtures", Path(__file__).resolve().parents[1] / "alexnet2012" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_cifar(tmp_path / "data")
 
 
 def test_torch_compile_trains_to_the_same_losses(cifar_like, tmp_path):

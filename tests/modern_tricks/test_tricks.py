@@ -90,6 +90,14 @@ def test_same_stage_tricks_on_one_field_are_refused(pair):
         apply(*pair)
 
 
+@pytest.mark.parametrize("names", [("adamw", "cosine_lr", "one_cycle"), ("one_cycle", "adamw", "cosine_lr"),
+                                   ("softmax_ce", "adamw", "cosine_lr", "one_cycle", "relu")])
+def test_a_same_stage_clash_is_refused_among_three_or_more_tricks(names):
+    """adamw sets the schedule at an earlier stage; the clash of cosine_lr and one_cycle is still refused."""
+    with pytest.raises(ConfigError, match=r"cosine_lr and one_cycle both change optim\.\w+ at the schedule stage"):
+        apply(*names)
+
+
 def test_a_schedule_trick_replaces_adamws_decay():
     r = apply("adamw", "cosine_lr")
     assert (r.optim.name, r.optim.schedule, r.optim.lr, r.optim.lr_final) == ("adamw", "cosine", 3e-4, 0.0)

@@ -22,9 +22,9 @@ def test_usps_verifies_by_content(shared_data_root):
     assert float(d.x_train.min()) == -1.0 and float(d.x_train.max()) == 1.0
 
 
-def test_mnist16_karpathy_protocol(shared_data_root):
+def test_mnist16_karpathy_protocol(shared_data_root, shared_data_missing):
     if not (shared_data_root / "mnist" / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"no MNIST under {shared_data_root}")
+        shared_data_missing(f"no MNIST under {shared_data_root}")
     d = load_digits("mnist16", shared_data_root, download=False, verify=True)
     assert d.summary() == "mnist16: 7291 train / 2007 test digits"
     assert d.x_train.shape == (7291, 1, 16, 16)

@@ -61,3 +61,49 @@ def test_ddp_with_two_gloo_processes_gives_the_combined_batch_gradient(tmp_path)
     for name, p in model.named_parameters():
         torch.testing.assert_close(ddp[name], p.grad, rtol=1e-10, atol=1e-14, msg=name)
         assert p.grad.abs().sum() > 0
+
+
+def _two_rank_checkpoint(tmp_path):
+    """A checkpoint as a 2-process run leaves it: each rank's own RNG state (rng_per_rank)."""
+    from types import SimpleNamespace
+
+    from repro.train.checkpoint import save_checkpoint
+    from repro.train.record import RunDir
+
+    with torch.random.fork_rng(devices=[]):  # the global RNG is left as it was
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 2)
+    task = SimpleNamespace(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), scheduler=None)
+    run = RunDir(tmp_path)
+    save_checkpoint(run, task, SimpleNamespace(epoch=1, step=5), {"seed": 0}, World(0, 1))
+    ckpt = torch.load(run.checkpoint, weights_only=False)
+    ranks = [{"rng": torch.Generator().manual_seed(100 + r).get_state(), "cuda_rng": None} for r in range(2)]
+    torch.save({**ckpt, "rng_per_rank": ranks, "world_size": 2, **ranks[0]}, run.checkpoint)
+    return run, task, ranks
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_each_rank_resumes_its_own_rng_stream(tmp_path, rank):
+    from repro.train.checkpoint import load_checkpoint
+
+    run, task, ranks = _two_rank_checkpoint(tmp_path)
+    saved = torch.get_rng_state()
+    try:
+        torch.manual_seed(12345)  # whatever the process drew before resuming
+        state = load_checkpoint(run, task, {"seed": 0}, World(rank, 2))
+        assert state == {"epoch": 1, "step": 5}
+        assert torch.equal(torch.get_rng_state(), ranks[rank]["rng"]), (
+            f"rank {rank} resumed with {'rank 0' if rank else 'another rank'}'s RNG stream, not its own")
+    finally:
+        torch.set_rng_state(saved)
+
+
+@pytest.mark.parametrize("size", [1, 4])
+def test_resuming_with_another_number_of_processes_is_refused(tmp_path, size):
+    from repro.train.checkpoint import ResumeError, load_checkpoint
+
+    run, task, _ = _two_rank_checkpoint(tmp_path)
+    before = {k: v.clone() for k, v in task.model.state_dict().items()}
+    with pytest.raises(ResumeError, match=rf"trained by 2 process\(es\), this launch has {size}; relaunch with the same number"):
+        load_checkpoint(run, task, {"seed": 0}, World(0, size))
+    assert all(torch.equal(before[k], v) for k, v in task.model.state_dict().items())  # nothing loaded
