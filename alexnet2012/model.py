@@ -88,6 +88,13 @@ class AlexNetConfig:
     lrn_n: int = 5
     lrn_alpha: float = 1e-4
     lrn_beta: float = 0.75
+    # How alpha enters the sum. "code": (k + alpha/n * sum a^2)^beta, what the
+    # code that trained the published 40.7%/18.2% net computed: cuda-convnet's
+    # layer.py "dic['scale'] /= dic['size'] if self.norm_type ==
+    # self.CROSSMAP_RESPONSE_NORM" (as in cuda-convnet2), and Caffe's
+    # lrn_layer.cpp "alpha_ / size_". "paper": (k + alpha * sum a^2)^beta, the
+    # formula as printed in section 3.3 (5x stronger at n=5).
+    lrn_alpha_convention: Literal["code", "paper"] = "code"
     # The paper's N is "the total number of kernels in the layer", but each GPU
     # normalises only its own maps. "tower" is what the two-GPU net computes
     # (and what the model-parallel split reproduces exactly); "layer" sums
@@ -140,6 +147,13 @@ class AlexNetConfig:
         self.ops.validate()
 
 
+def lrn_alpha(cfg: AlexNetConfig) -> float:
+    """The alpha the LRN layer multiplies the sum of squares by (the kernels
+    take the paper's formula literally): lrn_alpha / lrn_n under the code's
+    convention, lrn_alpha under the paper's."""
+    return cfg.lrn_alpha / cfg.lrn_n if cfg.lrn_alpha_convention == "code" else cfg.lrn_alpha
+
+
 def _out(size: int, kernel: int, stride: int, padding: int = 0) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
@@ -187,7 +201,7 @@ class AlexNet(nn.Module):
             if not paper:
                 return nn.Identity()  # torchvision has no LRN
             groups = towers if cfg.lrn_scope == "tower" else 1
-            return make("lrn", ops.lrn, size=cfg.lrn_n, alpha=cfg.lrn_alpha, beta=cfg.lrn_beta, k=cfg.lrn_k,
+            return make("lrn", ops.lrn, size=cfg.lrn_n, alpha=lrn_alpha(cfg), beta=cfg.lrn_beta, k=cfg.lrn_k,
                         groups=groups)
 
         def relu() -> nn.Module:

@@ -184,8 +184,10 @@ def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
         trained = model.to(device)
     if recipe.trainer.channels_last:
         trained.to(memory_format=torch.channels_last)
-    # cuda-convnet nets carry per-layer rates (optim.lr scales them all); AlexNet uses optim's for every layer.
-    params = param_groups(trained, recipe.optim.lr) if isinstance(recipe.model, ConvNetConfig) else trained.parameters()
+    # cuda-convnet nets carry per-layer rates (optim.lr scales them all); AlexNet uses optim's for every layer,
+    # named so that optim.decay=weights (conf/optim/alexnet2012*.yaml) leaves the biases undecayed.
+    params = (param_groups(trained, recipe.optim.lr) if isinstance(recipe.model, ConvNetConfig)
+              else trained.named_parameters())
     optimizer = build_optimizer(params, recipe.optim)
     loss_fn = build_loss(recipe.model)
     stats = replace(data.stats, mean=data.stats.mean.to(device))

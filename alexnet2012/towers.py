@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .model import PARAM_LAYERS, AlexNet, AlexNetConfig, layer_shapes
+from .model import PARAM_LAYERS, AlexNet, AlexNetConfig, layer_shapes, lrn_alpha
 from .ops import make
 from .ops.fusion import activate
 
@@ -50,7 +50,7 @@ class Tower(nn.Module):
 
         def norm() -> nn.Module:
             # A tower's LRN sees only its own maps: lrn_scope "tower".
-            return make("lrn", ops.lrn, size=cfg.lrn_n, alpha=cfg.lrn_alpha, beta=cfg.lrn_beta, k=cfg.lrn_k,
+            return make("lrn", ops.lrn, size=cfg.lrn_n, alpha=lrn_alpha(cfg), beta=cfg.lrn_beta, k=cfg.lrn_k,
                         groups=1)
 
         def relu() -> nn.Module:

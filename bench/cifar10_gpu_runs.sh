@@ -4,7 +4,7 @@
 #   bash bench/cifar10_gpu_runs.sh [WHICH]     WHICH: all (default), 80sec, 18pct, 11pct, figure1, ablations
 # Needs REPRO_DATA_ROOT with cifar10/. Records go under results/alexnet2012/runs/<sweep>/.
 # Rough GPU time (not yet measured): 80sec and figure1 minutes, 18pct and ablations tens of minutes,
-# 11pct (470 epochs) an hour or more: run it alone.
+# 11pct (520 epochs: 350 + 150 + 10 + 10) an hour or more: run it alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-all}"

@@ -26,6 +26,17 @@ from .connectivity import dense_mask, h2_input_maps
 
 Activation = Literal["tanh", "scaled_tanh", "relu"]
 
+# How H2's sparse convolution is computed; the same weights and outputs either way
+# (tested against each other, values and gradients). "grouped": the gathered H1 maps
+# through a grouped convolution (groups = H2 maps). "dense": one dense convolution
+# with the weights scattered into [h2, h1, 5, 5] (zeros where a map is not
+# connected): 1.5x the multiply-adds, but PyTorch's CPU grouped convolution is
+# pathologically slow at these shapes (issue 22, 1 thread: 146 ms vs 3.9 ms forward
+# at batch 2048; 0.26 vs 0.21 ms forward+backward at batch 1). Chosen per device type;
+# elsewhere (CUDA) grouped, today's formulation (not measured without a GPU).
+H2_FORMULATIONS = ("grouped", "dense")
+H2_FORMULATION_BY_DEVICE = {"cpu": "dense"}
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -37,9 +48,16 @@ class ModelConfig:
     # Paper: "a scaled hyperbolic tangent" for every unit. Karpathy's repro uses
     # plain tanh; we default to it and offer the paper's 1.7159*tanh(2x/3).
     activation: Activation = "tanh"
-    # "tanh" squashes the outputs toward the +-1 targets (paper); "none" emits
-    # raw logits for a softmax/cross-entropy loss (a modern change).
-    output_activation: Literal["tanh", "scaled_tanh", "none"] = "tanh"
+    # The output units. Paper (section 5): every unit, outputs included, uses
+    # the scaled tanh, and "the target values for the output units were chosen
+    # within the quasilinear range of the sigmoid": targets +-1 against
+    # 1.7159*tanh(2x/3)'s asymptotes +-1.7159. "hidden" (default): the hidden
+    # units' squashing function, so activation=scaled_tanh is the paper's net
+    # outputs included, and activation=tanh is Karpathy's (plain tanh trained
+    # toward +-1, its asymptotes); with ReLU hidden units, tanh. "tanh" /
+    # "scaled_tanh" fix it; "none" emits raw logits for a softmax/cross-entropy
+    # loss (a modern change). `effective_output_activation` resolves it.
+    output_activation: Literal["hidden", "tanh", "scaled_tanh", "none"] = "hidden"
     # Paper: padding "with the background value" (-1). H2's input is padded the
     # same way (the paper is silent; -1 is what a saturated-off H1 unit emits).
     pad_value: float = -1.0
@@ -50,10 +68,21 @@ class ModelConfig:
     # The paper counts biases as connections from a constant unit, so by default
     # they are drawn like the weights (same F); "zero" is Karpathy's choice.
     bias_init: Literal["uniform", "zero"] = "uniform"
+    # None: the output biases start as bias_init says. A number: every output
+    # bias starts at it; Karpathy's repro.py (his 0.62% / 4.09% run):
+    # "self.outb = nn.Parameter(-torch.ones(10))" (his modern.py: zeros).
+    output_bias: float | None = None
     dropout: float = 0.0  # before H3; 0 = the paper (no dropout in 1989)
     # "batch": BatchNorm on H1, H2 and H3 pre-activations (Ioffe & Szegedy
     # 2015; needs mini-batches). "none" = the paper.
     norm: Literal["none", "batch"] = "none"
+
+    @property
+    def effective_output_activation(self) -> str:
+        """The output units' function: output_activation with "hidden" resolved."""
+        if self.output_activation != "hidden":
+            return self.output_activation
+        return self.activation if self.activation in ("tanh", "scaled_tanh") else "tanh"
 
     def validate(self) -> None:
         for name in ("h1_maps", "h2_maps", "h3_units"):
@@ -109,7 +138,7 @@ class Net1989(nn.Module):
             self.h2_norm = nn.BatchNorm2d(cfg.h2_maps)
             self.h3_norm = nn.BatchNorm1d(cfg.h3_units)
         self._act = _activation(cfg.activation)
-        self._out_act = _activation(cfg.output_activation)
+        self._out_act = _activation(cfg.effective_output_activation)
         self.reset_parameters(generator)
 
     # -- initialisation -------------------------------------------------
@@ -136,6 +165,8 @@ class Net1989(nn.Module):
                 b.copy_((torch.rand(b.shape, generator=generator) * 2 - 1) * bound)
             else:
                 b.zero_()
+        if cfg.output_bias is not None:
+            self.out_b.fill_(cfg.output_bias)
 
     # -- forward ----------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,16 +179,26 @@ class Net1989(nn.Module):
         p, s = self.PAD, self.STRIDE
         x = F.pad(x, (p, p, p, p), value=self.cfg.pad_value)
         h1 = self._act(self._norm("h1", F.conv2d(x, self.h1_w, stride=s) + self.h1_b))
-        # Gather, for every H2 map, the H1 maps it reads: [B, h2*8, 8, 8].
-        h2_in = h1.index_select(1, self.h2_inputs)
-        h2_in = F.pad(h2_in, (p, p, p, p), value=self.cfg.pad_value)
-        h2 = self._act(self._norm("h2", F.conv2d(h2_in, self.h2_w, stride=s, groups=self.cfg.h2_maps) + self.h2_b))
+        h2 = self._act(self._norm("h2", self.h2_conv(h1) + self.h2_b))
         flat = h2.flatten(1)
         if self.cfg.dropout > 0:
             flat = F.dropout(flat, self.cfg.dropout, self.training)
         h3 = self._act(self._norm("h3", F.linear(flat, self.h3_w, self.h3_b)))
         out = self._out_act(F.linear(h3, self.out_w, self.out_b))
         return {"h1": h1, "h2": h2, "h3": h3, "out": out}
+
+    def h2_conv(self, h1: torch.Tensor, formulation: str | None = None) -> torch.Tensor:
+        """H2's pre-activations without bias, [B, h2, 4, 4], by ``formulation`` (default: the
+        device's, `H2_FORMULATION_BY_DEVICE`)."""
+        p, s = self.PAD, self.STRIDE
+        how = formulation or H2_FORMULATION_BY_DEVICE.get(h1.device.type, "grouped")
+        if how == "dense":
+            return F.conv2d(F.pad(h1, (p, p, p, p), value=self.cfg.pad_value), self.dense_h2_weight(), stride=s)
+        if how != "grouped":
+            raise ValueError(f"unknown H2 formulation {how!r}; choose one of {H2_FORMULATIONS}")
+        # Gather, for every H2 map, the H1 maps it reads: [B, h2*8, 8, 8].
+        h2_in = F.pad(h1.index_select(1, self.h2_inputs), (p, p, p, p), value=self.cfg.pad_value)
+        return F.conv2d(h2_in, self.h2_w, stride=s, groups=self.cfg.h2_maps)
 
     def _norm(self, layer: str, a: torch.Tensor) -> torch.Tensor:
         return a if self.cfg.norm == "none" else getattr(self, f"{layer}_norm")(a)
@@ -200,4 +241,4 @@ def describe_counts(model: Net1989) -> str:
     return "\n".join(rows)
 
 
-__all__ = ["ModelConfig", "Net1989", "PAPER_COUNTS", "build_model", "describe_counts"]
+__all__ = ["H2_FORMULATIONS", "H2_FORMULATION_BY_DEVICE", "ModelConfig", "Net1989", "PAPER_COUNTS", "build_model", "describe_counts"]

@@ -7,9 +7,14 @@ cuda-convnet (v1) where it differs from PyTorch's defaults:
 - weights ~ N(0, initW^2), biases 0;
 - ``neuron=`` applies after the layer (so ``pool1 ... neuron=relu`` pools, then rectifies);
 - pooling windows of size z, stride s: ceil((in - z) / s) + 1 outputs, the last
-  window hanging off the edge; max ignores the part outside, avg divides by
-  z^2 always (cuda-convnet's forward; its backward divides border windows by
-  their clipped size, which is not the forward's gradient: we use the true one);
+  window hanging off the edge; max ignores the part outside; avg divides by
+  z^2 always (``avg_divisor="window"``: the 2011 cuda-convnet the 80sec/18pct
+  files were written for, whose backward divided border windows by their
+  clipped size, not its forward's gradient; we use the true one) or by the
+  in-bounds count (``"in_bounds"``: cuda-convnet's later releases and
+  cuda-convnet2, conv_util.cuh ``AvgPooler::output``: "return sum ? a : (a /
+  regionSize)", regionSize the clipped window, whose backward kLocalAvgUndo is
+  that forward's gradient);
 - ``rnorm``/``cmrnorm``: see norms.py (k = 1, scale divided by the window size);
 - per layer: epsW, epsB (learning rates), momW, momB, wc (weight decay, weights only).
 
@@ -87,6 +92,11 @@ class ConvNetConfig:
     dropout: float = 0.0  # > 0: dropout with this p on the input of the last fc layer
     batchnorm: bool = False  # BatchNorm after every conv and local layer, before its neuron
     label_smoothing: float = 0.0  # of the softmax cross-entropy
+    # Average pooling's divisor for a window hanging off the edge (see the module
+    # docstring): "window" = z^2 always (the 2011 code the 80sec/18pct numbers came
+    # from), "in_bounds" = the clipped window's size (cuda-convnet's later releases,
+    # cuda-convnet2's AvgPooler "a / regionSize").
+    avg_divisor: Literal["window", "in_bounds"] = "window"
 
     @property
     def num_classes(self) -> int:
@@ -205,13 +215,18 @@ class ConvNet(nn.Module):
                 x = neuron(block(x))
         return x
 
-    @staticmethod
-    def _pool(layer: LayerSpec, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    def _pool(self, layer: LayerSpec, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
         z, st, size = layer.size, layer.stride, x.shape[-1]
         extra = (pool_out(size, z, st) - 1) * st + z - size  # how far the last window hangs off the edge
         if layer.pool == "avg":
-            # Sum over the in-bounds part / z^2 (zeros outside add nothing).
-            return F.avg_pool2d(F.pad(x, (0, extra, 0, extra)), z, st, divisor_override=z * z)
+            # Sum over the in-bounds part (zeros outside add nothing) / z^2 ...
+            sums = F.avg_pool2d(F.pad(x, (0, extra, 0, extra)), z, st, divisor_override=z * z)
+            if self.cfg.avg_divisor == "window" or not extra:
+                return sums
+            # ... or / the in-bounds count: z^2 * (fraction of the window inside).
+            inside = F.avg_pool2d(F.pad(x.new_ones(1, 1, size, size), (0, extra, 0, extra)), z, st,
+                                  divisor_override=z * z)
+            return sums / inside
         # Max over the in-bounds part: the overhang is -inf, never the max.
         return block(F.pad(x, (0, extra, 0, extra), value=float("-inf")) if extra else x)
 

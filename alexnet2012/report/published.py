@@ -14,7 +14,10 @@ CUDACONVNET_CIFAR10 = {
                      "quote": "26% error on CIFAR-10 in 80 seconds"},
     "layers-18pct": {"test_error": 18.0, "gtx580_time_s": 20 * 60.0,
                      "quote": "18% error on CIFAR-10 in 20 minutes"},
+    # The final version's first line, verbatim (cuda-convnet2 layers/layer-params-cifar10-11pct.cfg, and the
+    # later revisions of cuda-convnet's layer-params-conv-local-11pct.cfg): "# 11% error on CIFAR-10 - layer
+    # parameter file". Its step 7 tests with "--multiview-test=1".
     "layers-conv-local-11pct": {"test_error": 11.0, "gtx580_time_s": None,
-                                "quote": "11% error on CIFAR-10 (multiview test)"},
+                                "quote": "11% error on CIFAR-10 - layer parameter file"},
 }
 CUDACONVNET_SOURCE = "cuda-convnet (Krizhevsky 2012), example-layers/layers-*.cfg and layer-params-*.cfg"

@@ -30,8 +30,8 @@ def unsupported(model: Net1989, optimizer: torch.optim.Optimizer, loss: str, bat
     problems = []
     if cfg.activation not in SQUASH:
         problems.append(f"model.activation={cfg.activation} (fused: {', '.join(SQUASH)})")
-    if cfg.output_activation not in SQUASH:
-        problems.append(f"model.output_activation={cfg.output_activation} (fused: {', '.join(SQUASH)})")
+    if cfg.effective_output_activation not in SQUASH:
+        problems.append(f"model.output_activation={cfg.effective_output_activation} (fused: {', '.join(SQUASH)})")
     if cfg.dropout:
         problems.append(f"model.dropout={cfg.dropout} (fused: 0)")
     if cfg.norm != "none":
@@ -88,7 +88,7 @@ def fused_steps(
     params = [model.h1_w, model.h1_b, model.h2_w, model.h2_b, model.h3_w, model.h3_b, model.out_w, model.out_b]
     idx = model.h2_inputs.view(model.cfg.h2_maps, -1).to(torch.int32).contiguous()
     act = SQUASH[model.cfg.activation]
-    out = SQUASH[model.cfg.output_activation]
+    out = SQUASH[model.cfg.effective_output_activation]
     pad = float(model.cfg.pad_value)
 
     def run(xs: torch.Tensor, ys: torch.Tensor) -> float:

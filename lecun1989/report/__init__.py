@@ -19,7 +19,7 @@ from repro.report.experiment_table import ExperimentStyle, write_experiment
 from repro.report.reporter import Reporter
 
 from .baseline import DATA_LABEL, write_baseline
-from .published import KARPATHY_2022_ROWS, KARPATHY_2022_SOURCE, LECUN_1989
+from .published import KARPATHY_2022_ROWS, KARPATHY_2022_SOURCE, LECUN_1989, karpathy_misses_caption
 
 
 def _paper(r: pd.Series) -> str:
@@ -35,7 +35,7 @@ STYLE = ExperimentStyle(
            "over seeds; error rates are integer misses / digits. *Δ test*: change of the mean test error against "
            "the row without tricks on the same test set (`baseline` for USPS, `mnist_baseline` for MNIST). "
            f"Karpathy's columns: one run each, on MNIST 16x16 ({KARPATHY_2022_SOURCE}); his Δ is against his "
-           "baseline (4.09%). Paper: LeCun et al. 1989, section 5.3.\n\n"),
+           "baseline (4.09%). " + karpathy_misses_caption() + "Paper: LeCun et al. 1989, section 5.3.\n\n"),
     error_caption="Test error per row (dots: seeds; bars: mean ± sd; diamonds: Karpathy 2022 on MNIST)",
     data_header="data (train digits)",
     no_tricks="— (the 1989 recipe)",

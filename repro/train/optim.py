@@ -42,6 +42,17 @@ class OptimConfig:
     plateau_patience: int = 1
     plateau_threshold: float = 0.0  # absolute improvement (in the metric's units) that counts
     max_reductions: int = 3
+    # Which parameters `weight_decay` applies to: "all", or "weights" (every
+    # parameter but the biases, named *bias). AlexNet 2012 writes the decay
+    # term on w only ("v <- 0.9 v - 0.0005 e w - e <dL/dw>"); cuda-convnet's
+    # `wc` is a weights-only parameter; Caffe's bvlc_alexnet gives every bias
+    # `decay_mult: 0`. "weights" needs named parameters (`named_parameters()`).
+    decay: Literal["all", "weights"] = "all"
+    # Which parameter groups a linear/cosine/onecycle/step schedule scales:
+    # "all", or "weights" (groups not named *bias keep their rate).
+    # cuda-convnet's layer-params-cifar10-11pct.cfg: "Lower learning rates
+    # (epsW) by a factor of 10" (epsB unchanged).
+    schedule_scope: Literal["all", "weights"] = "all"
 
     def validate(self) -> None:
         if self.lr <= 0:
@@ -62,10 +73,35 @@ class OptimConfig:
             raise ValueError("gamma must be in (0, 1)")
         if self.plateau_patience < 0 or self.max_reductions < 0 or self.plateau_threshold < 0:
             raise ValueError("plateau_patience, plateau_threshold and max_reductions must be >= 0")
+        if self.schedule_scope == "weights" and self.schedule in ("constant", "plateau"):
+            raise ValueError(f"schedule_scope=weights needs a per-pass schedule (linear, cosine, onecycle, step), "
+                             f"not {self.schedule}")
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
+def _is_bias(name: str) -> bool:
+    return name.endswith("bias")
+
+
+def decay_groups(named: Iterable[tuple[str, torch.nn.Parameter]], cfg: OptimConfig) -> list[dict]:
+    """Two parameter groups, "weights" (decayed by cfg.weight_decay) and
+    "biases" (decayed only with cfg.decay="all"); empty groups are left out."""
+    named = list(named)
+    weights = [p for n, p in named if not _is_bias(n)]
+    biases = [p for n, p in named if _is_bias(n)]
+    bias_decay = cfg.weight_decay if cfg.decay == "all" else 0.0
+    groups = [{"params": weights, "weight_decay": cfg.weight_decay, "name": "weights"},
+              {"params": biases, "weight_decay": bias_decay, "name": "biases"}]
+    return [g for g in groups if g["params"]]
+
+
+def build_optimizer(params: Iterable, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """From parameters, parameter groups (dicts), or named parameters
+    (`model.named_parameters()`: split by `decay_groups`)."""
     params = list(params)
+    if params and isinstance(params[0], tuple):
+        params = decay_groups(params, cfg)
+    elif cfg.decay != "all" and cfg.weight_decay and not (params and isinstance(params[0], dict)):
+        raise ValueError(f"optim.decay={cfg.decay} needs named parameters to tell biases from weights")
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if cfg.name == "adamw":
@@ -115,4 +151,12 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, epochs: 
             optimizer, mode="min", factor=cfg.gamma, patience=cfg.plateau_patience,
             threshold=cfg.plateau_threshold, threshold_mode="abs", min_lr=last * (1 - 1e-6), eps=last * 1e-3,
         )
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(lr_factor, cfg, epochs))
+    factor = functools.partial(lr_factor, cfg, epochs)
+    if cfg.schedule_scope == "weights":
+        lambdas = [_constant if _is_bias(g.get("name", "")) else factor for g in optimizer.param_groups]
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _constant(epoch: int) -> float:
+    return 1.0
