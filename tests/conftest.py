@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import struct
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from modern_tricks import register_configs
+from repro.train.record import RunDir, write_metrics
 
 # The trick groups (trick, trick2012) are declared in Python; tests compose the
 # era configs through Hydra as the apps do, so they register them as the apps do.
@@ -108,3 +110,52 @@ def digit_files():
     from types import SimpleNamespace
 
     return SimpleNamespace(usps_lines=usps_lines, write_text=write_text, toy_digits=toy_digits, idx_bytes=idx_bytes)
+
+
+# Report fixtures shared by the generic report tests and the eras' report tests.
+
+def write_lecun1989_record(d, seed, train_err, test_err, test_misses, name="baseline", complete=True):
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(f"seed: {seed}\n")
+    if not complete:
+        return
+    m = {
+        "status": "complete", "era": "lecun1989", "name": name, "data": "usps", "seed": seed, "passes": 23,
+        "final": {"train": {"loss": 0.002, "error": train_err, "misses": round(train_err * 72.91)},
+                  "test": {"loss": 0.035, "error": test_err, "misses": test_misses}},
+        "wall_time_s": 100.0 + seed, "train_time_s": 90.0, "samples_per_s": 1500.0 + seed,
+        "environment": {"hardware": "Test CPU (2 cores)", "git": {"commit": "abc1234def5678"}, "torch": "2.14.1"},
+    }
+    (d / "metrics.json").write_text(json.dumps(m))
+
+
+@pytest.fixture
+def records(tmp_path):
+    root = tmp_path / "baseline"  # records directly in a folder: the table is named after it
+    write_lecun1989_record(root / "s0", 0, 0.40, 5.00, 100)
+    write_lecun1989_record(root / "s1", 1, 0.20, 6.00, 120)
+    write_lecun1989_record(root / "s2", 2, 0.30, 5.50, 110)
+    write_lecun1989_record(root / "other", 0, 1.0, 9.0, 180, name="something_else")
+    write_lecun1989_record(root / "unfinished", 3, 0, 0, 0, complete=False)
+    broken = root / "broken"
+    write_lecun1989_record(broken, 4, 0.1, 1.0, 20)
+    m = json.loads((broken / "metrics.json").read_text())
+    del m["final"]["test"]
+    (broken / "metrics.json").write_text(json.dumps(m))
+    return root
+
+
+def write_alexnet2012_record(path, seed, final):
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text("seed: 0\n")
+    write_metrics(RunDir(path), {
+        "era": "alexnet2012", "name": "alexnet_cifar10", "data": "cifar10", "n_train": 50000, "n_test": 10000,
+        "seed": seed, "passes": 15, "world_size": 1, "final": final, "wall_time_s": 600.0, "samples_per_s": 350.0,
+        "environment": {"hardware": "test cpu", "git": {"commit": "abcdef0123456789"}},
+    })
+
+
+@pytest.fixture
+def alexnet_record():
+    """write_alexnet2012_record(path, seed, final): a finished alexnet_cifar10 record."""
+    return write_alexnet2012_record

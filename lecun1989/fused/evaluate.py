@@ -4,7 +4,7 @@ PyTorch evaluates the 1989 net's H2 layer as a grouped convolution, which its
 CPU kernels run pathologically slowly at these shapes; `net1989_cpu.cpp`'s
 `forward` computes the same outputs many examples at a time, vectorized
 across examples. The loss and the misses are then computed from the outputs
-exactly as `repro.train.evaluate.evaluate` computes them.
+by `repro.train.evaluate.score`, as for every other evaluation.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from repro.train.evaluate import EvalResult, Evaluator
+from repro.train.evaluate import EvalResult, Evaluator, score
 
 from ..model import Net1989
 from .stepper import SQUASH
@@ -42,21 +42,15 @@ def fused_evaluator(
     batch_size: int = 2048,
     predict: Callable[[torch.Tensor], torch.Tensor] = lambda out: out.argmax(1),
 ) -> Evaluator:
-    """An Evaluator (`TrainTask.eval_sets`) of one split on the fused CPU forward: the loss is
-    the mean of per-batch means weighted by batch size and the misses are counted as integers,
-    as `repro.train.evaluate.evaluate` does, so the history columns mean the same."""
+    """An Evaluator (`TrainTask.eval_sets`) of one split on the fused CPU forward, scored by
+    `repro.train.evaluate.score` like every other evaluation, so the history columns mean the same."""
     x = x.float().contiguous()
 
     def evaluate(model: torch.nn.Module) -> EvalResult:
         with torch.no_grad():
             out = fused_outputs(model, x)  # type: ignore[arg-type]
-            n = x.shape[0]
-            total_loss, misses = 0.0, 0
-            for start in range(0, n, batch_size):
-                ob, yb = out[start : start + batch_size], y[start : start + batch_size]
-                total_loss += float(loss_fn(ob, yb)) * ob.shape[0]
-                misses += int((predict(ob) != yb).sum())
-        return EvalResult(loss=total_loss / n, error=100.0 * misses / n, misses=misses, n=n)
+            return score(((out[a : a + batch_size], y[a : a + batch_size]) for a in range(0, len(y), batch_size)),
+                         loss_fn, predict)
 
     return evaluate
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -48,14 +48,23 @@ def evaluate(
     was_training = model.training
     model.eval()
     try:
-        total_loss = 0.0
-        misses = 0
-        n = x.shape[0]
-        for start in range(0, n, batch_size):
-            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            out = model(xb)
-            total_loss += float(loss_fn(out, yb)) * xb.shape[0]
-            misses += int((predict(out) != yb).sum())
+        batches = ((model(x[a : a + batch_size]), y[a : a + batch_size]) for a in range(0, x.shape[0], batch_size))
+        return score(batches, loss_fn, predict)
     finally:
         model.train(was_training)
+
+
+def score(
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    predict: Callable[[torch.Tensor], torch.Tensor] = lambda out: out.argmax(1),
+) -> EvalResult:
+    """The split's result from its (outputs, labels) batches: the loss is the mean of
+    per-batch means weighted by batch size, misses are counted as integers. Shared by
+    `evaluate` and by eras that compute the outputs their own way (lecun1989's fused forward)."""
+    total_loss, misses, n = 0.0, 0, 0
+    for out, yb in batches:
+        total_loss += float(loss_fn(out, yb)) * yb.shape[0]
+        misses += int((predict(out) != yb).sum())
+        n += yb.shape[0]
     return EvalResult(loss=total_loss / n, error=100.0 * misses / n, misses=misses, n=n)

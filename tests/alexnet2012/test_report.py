@@ -58,21 +58,11 @@ def test_figure1_gives_a_lower_bound_when_tanh_never_reaches_25(tmp_path):
     assert "| fig1-tanh | 10 | — |" in md
 
 
-def record(path, seed, final):
-    path.mkdir(parents=True)
-    (path / "config.yaml").write_text("seed: 0\n")
-    write_metrics(RunDir(path), {
-        "era": "alexnet2012", "name": "alexnet_cifar10", "data": "cifar10", "n_train": 50000, "n_test": 10000,
-        "seed": seed, "passes": 15, "world_size": 1, "final": final, "wall_time_s": 600.0, "samples_per_s": 350.0,
-        "environment": {"hardware": "test cpu", "git": {"commit": "abcdef0123456789"}},
-    })
-
-
-def test_cudaconvnet_sweep_gets_a_table_beside_the_published_numbers(tmp_path):
+def test_cudaconvnet_sweep_gets_a_table_beside_the_published_numbers(tmp_path, alexnet_record):
     runs = tmp_path / "alexnet2012" / "runs"
     for name, seed, err in (("layers-80sec", 0, 25.5), ("layers-18pct-shortened", 0, 21.0)):
         path = runs / "cc" / f"{seed}_{name}"
-        record(path, seed, {"val": {"loss": 1.0, "error": err, "misses": int(err * 100), "top5_error": 2.5}})
+        alexnet_record(path, seed, {"val": {"loss": 1.0, "error": err, "misses": int(err * 100), "top5_error": 2.5}})
         m = (path / "metrics.json").read_text().replace('"alexnet_cifar10"', f'"{name}"')
         (path / "metrics.json").write_text(m.replace('"era"', '"table": "cudaconvnet_cifar10", "era"', 1))
     (tmp_path / "lecun").mkdir()
@@ -84,9 +74,9 @@ def test_cudaconvnet_sweep_gets_a_table_beside_the_published_numbers(tmp_path):
     assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["REPORT.md", "cc.csv", "cc.md"]
 
 
-def test_other_sweeps_get_the_generic_per_run_table(tmp_path):
+def test_other_sweeps_get_the_generic_per_run_table(tmp_path, alexnet_record):
     runs = tmp_path / "alexnet2012" / "runs"
-    record(runs / "alexnet_cifar10" / "0_alexnet_cifar10_seed0", 0,
+    alexnet_record(runs / "alexnet_cifar10" / "0_alexnet_cifar10_seed0", 0,
            {"val": {"loss": 1.0, "error": 30.25, "misses": 3025, "top5_error": 2.5}})
     (tmp_path / "lecun").mkdir()
     out = tmp_path / "results"

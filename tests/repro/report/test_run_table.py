@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 from repro.cli import main
-from repro.train.record import RunDir, write_metrics
 
 
-def record(path, seed, final):
-    path.mkdir(parents=True)
-    (path / "config.yaml").write_text("seed: 0\n")
-    write_metrics(RunDir(path), {
-        "era": "alexnet2012", "name": "alexnet_cifar10", "data": "cifar10", "n_train": 50000, "n_test": 10000,
-        "seed": seed, "passes": 15, "world_size": 1, "final": final, "wall_time_s": 600.0, "samples_per_s": 350.0,
-        "environment": {"hardware": "test cpu", "git": {"commit": "abcdef0123456789"}},
-    })
-
-
-def test_runs_table_lists_every_split_and_skips_unfinished(tmp_path):
+def test_runs_table_lists_every_split_and_skips_unfinished(tmp_path, alexnet_record):
     runs = tmp_path / "runs"
     final = {"val": {"loss": 1.0, "error": 30.25, "misses": 3025, "top5_error": 2.5},
              "val10": {"loss": 0.9, "error": 28.0, "misses": 2800, "top5_error": 2.0}}
-    record(runs / "a", 0, final)
-    record(runs / "b", 1, {"val": {"loss": 1.1, "error": 31.0, "misses": 3100, "top5_error": 3.0}})
+    alexnet_record(runs / "a", 0, final)
+    alexnet_record(runs / "b", 1, {"val": {"loss": 1.1, "error": 31.0, "misses": 3100, "top5_error": 3.0}})
     (runs / "c").mkdir()
     (runs / "c" / "config.yaml").write_text("seed: 2\n")  # unfinished: listed, never tabulated
     assert main(["runs", str(runs), "--out", str(tmp_path / "t")]) == 0
@@ -35,9 +24,9 @@ def test_runs_table_lists_every_split_and_skips_unfinished(tmp_path):
     assert ((tmp_path / "t.md").read_bytes(), (tmp_path / "t.csv").read_bytes()) == first
 
 
-def test_report_writes_a_run_table_per_sweep_and_links_it(tmp_path):
+def test_report_writes_a_run_table_per_sweep_and_links_it(tmp_path, alexnet_record):
     runs = tmp_path / "alexnet2012" / "runs"
-    record(runs / "alexnet_cifar10" / "0_alexnet_cifar10_seed0", 0,
+    alexnet_record(runs / "alexnet_cifar10" / "0_alexnet_cifar10_seed0", 0,
            {"val": {"loss": 1.0, "error": 30.25, "misses": 3025, "top5_error": 2.5}})
     lecun = tmp_path / "lecun_runs"
     lecun.mkdir()
