@@ -3,8 +3,9 @@
     python -m alexnet2012.kernels.selfcheck --device cuda      # also the driver for compute-sanitizer
 
 Small, odd shapes (every code path: each unrolled LRN window, the generic one,
-padded and overlapping pooling, the split bias-gradient reduction, a ragged
-dropout tail, a 1000-class loss; convolutions with AlexNet's geometries, the
+padded and overlapping pooling, the split bias-gradient reduction, 16-byte runs
+that cross channels (S = 1, S odd) or stay in one (S % 8 == 0), a ragged dropout
+tail, a 1000-class loss and a 10-class one (runs crossing rows); convolutions with AlexNet's geometries, the
 fused ReLU and both split-K reductions), fp32 and bf16. Exit status 1 if any op is
 off by more than its tolerance, so a sanitizer run also checks the numbers.
 """
@@ -57,6 +58,8 @@ def checks(device: str, dtype: torch.dtype):
                                        torch.randn(6, generator=g).to(device))
     yield "bias_relu fc", _grad_pair(bias_relu, bias_relu_reference, r(9, 333),
                                      torch.randn(333, generator=g).to(device))
+    yield "bias_relu S=256 (vector dx)", _grad_pair(bias_relu, bias_relu_reference, r(4, 8, 16, 16),
+                                                    torch.randn(8, generator=g).to(device))
     yield "dropout", _grad_pair(lambda x: dropout(x, 0.5, 77), lambda x: dropout_reference(x, 0.5, 77), r(7, 13, 5))
     def conv(stride, padding, groups, relu):
         return (lambda x, w, b: conv2d(x, w, b, stride, padding, groups, relu),
@@ -68,6 +71,9 @@ def checks(device: str, dtype: torch.dtype):
     yield "conv 3x3 dW split-K", _grad_pair(*conv(1, 1, 1, True), r(8, 4, 32, 32), r(8, 4, 3, 3, scale=0.3), r(8))
     yield "softmax_xent 1000", _grad_pair(lambda z: softmax_cross_entropy(z, labels),
                                           lambda z: softmax_cross_entropy_reference(z, labels), r(9, 1000, scale=5))
+    labels10 = torch.randint(0, 10, (9,), generator=g).to(device)
+    yield "softmax_xent 10", _grad_pair(lambda z: softmax_cross_entropy(z, labels10),
+                                        lambda z: softmax_cross_entropy_reference(z, labels10), r(9, 10, scale=5))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                         for a, b in pairs)
             ok = worst <= TOLERANCE[dtype]
             failed += not ok
-            print(f"{'ok  ' if ok else 'FAIL'} {name:26s} {str(dtype):15s} max relative error {worst:.2e}")
+            print(f"{'ok  ' if ok else 'FAIL'} {name:28s} {str(dtype):15s} max relative error {worst:.2e}")
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     print(f"{failed} failed")

@@ -6,32 +6,31 @@
 
 namespace repro_alexnet {
 
+// One thread per run of V = 16 / sizeof(T) elements (a 16-byte access where aligned).
 template <typename T>
 __global__ void bias_relu_forward_kernel(const T* __restrict__ x, const float* __restrict__ bias, T* __restrict__ y,
-                                         int64_t numel, int64_t channels, int64_t spatial) {
-    REPRO_FOR_EACH(i, numel) bias_relu_forward_at(i, x, bias, y, channels, spatial);
+                                         BiasReluShape g, uint32_t runs, bool vec) {
+    REPRO_FOR_EACH_32(r, runs) bias_relu_forward_run<kVec<T>>(r, x, bias, y, g, vec);
 }
 
-// Block (c, split): dx for its slice of channel c, and the slice's sum.
+// Block (c, split): dx for its slice of channel c's runs, and the slice's sum.
 template <typename T>
 __global__ void bias_relu_backward_kernel(const T* __restrict__ dy, const T* __restrict__ y, T* __restrict__ dx,
-                                          float* __restrict__ partials, int64_t channels, int64_t spatial,
-                                          int64_t per_channel, int splits) {
-    const int64_t c = blockIdx.x;
-    const int split = blockIdx.y;
-    const int64_t chunk = (per_channel + splits - 1) / splits;
-    const int64_t begin = split * chunk;
-    const int64_t end = begin + chunk < per_channel ? begin + chunk : per_channel;
+                                          float* __restrict__ partials, BiasReluShape g, uint32_t runs,
+                                          uint32_t runs_per_split, int splits, bool vec) {
+    const uint32_t c = blockIdx.x, split = blockIdx.y;
+    const uint32_t begin = split * runs_per_split;
+    const uint32_t end = begin + runs_per_split < runs ? begin + runs_per_split : runs;
     float sum = 0.0f;
-    for (int64_t e = begin + threadIdx.x; e < end; e += blockDim.x)
-        sum += relu_backward_at(channel_element(e, c, channels, spatial), dy, y, dx);
+    for (uint32_t r = begin + threadIdx.x; r < end; r += blockDim.x)
+        sum += relu_backward_run<kVec<T>>(r, c, dy, y, dx, g, vec);
     sum = block_reduce(sum, SumOp{}, 0.0f);
     if (threadIdx.x == 0) partials[c * splits + split] = sum;
 }
 
-__global__ void sum_splits_kernel(const float* __restrict__ partials, float* __restrict__ out, int64_t channels,
+__global__ void sum_splits_kernel(const float* __restrict__ partials, float* __restrict__ out, uint32_t channels,
                                   int splits) {
-    REPRO_FOR_EACH(c, channels) {
+    REPRO_FOR_EACH_32(c, channels) {
         float s = 0.0f;
         for (int k = 0; k < splits; ++k) s += partials[c * splits + k];
         out[c] = s;
@@ -46,10 +45,14 @@ int bias_grad_splits(int64_t per_channel) {
 cudaError_t bias_relu_forward_cuda(DType dt, const void* x, const float* bias, void* y, int64_t batch,
                                    int64_t channels, int64_t spatial, cudaStream_t st) {
     const int64_t numel = batch * channels * spatial;
+    if (!fits_32bit(numel)) return cudaErrorInvalidValue;  // the binding checks first, with a message
+    const BiasReluShape g = bias_relu_shape(batch, channels, spatial);
+    const bool vec = aligned16(x) && aligned16(y);
     return dispatch_dtype(dt, [&](auto t) {
         using T = decltype(t);
-        bias_relu_forward_kernel<T><<<capped_grid(numel), kThreads, 0, st>>>(
-            static_cast<const T*>(x), bias, static_cast<T*>(y), numel, channels, spatial);
+        const int64_t runs = (numel + kVec<T> - 1) / kVec<T>;
+        bias_relu_forward_kernel<T><<<capped_grid(runs), kThreads, 0, st>>>(
+            static_cast<const T*>(x), bias, static_cast<T*>(y), g, static_cast<uint32_t>(runs), vec);
     });
 }
 
@@ -57,14 +60,20 @@ cudaError_t bias_relu_backward_cuda(DType dt, const void* dy, const void* y, voi
                                     float* grad_bias, int64_t batch, int64_t channels, int64_t spatial,
                                     cudaStream_t st) {
     const int64_t per_channel = batch * spatial;
+    if (!fits_32bit(per_channel * channels)) return cudaErrorInvalidValue;  // the binding checks first
     const int splits = bias_grad_splits(per_channel);
+    const BiasReluShape g = bias_relu_shape(batch, channels, spatial);
     return dispatch_dtype(dt, [&](auto t) {
         using T = decltype(t);
+        constexpr int V = kVec<T>;
+        const bool vec = aligned16(dy) && aligned16(y) && aligned16(dx) && spatial % V == 0;
+        const int64_t runs = (per_channel + V - 1) / V, per_split = (runs + splits - 1) / splits;
         const dim3 grid(static_cast<unsigned>(channels), static_cast<unsigned>(splits));
-        bias_relu_backward_kernel<T><<<grid, kThreads, 0, st>>>(static_cast<const T*>(dy), static_cast<const T*>(y),
-                                                                static_cast<T*>(dx), partials, channels, spatial,
-                                                                per_channel, splits);
-        sum_splits_kernel<<<capped_grid(channels), kThreads, 0, st>>>(partials, grad_bias, channels, splits);
+        bias_relu_backward_kernel<T><<<grid, kThreads, 0, st>>>(
+            static_cast<const T*>(dy), static_cast<const T*>(y), static_cast<T*>(dx), partials, g,
+            static_cast<uint32_t>(runs), static_cast<uint32_t>(per_split), splits, vec);
+        sum_splits_kernel<<<capped_grid(channels), kThreads, 0, st>>>(partials, grad_bias,
+                                                                      static_cast<uint32_t>(channels), splits);
     });
 }
 

@@ -18,6 +18,7 @@ namespace {
 // [N, C, S...] -> (N, C, S).
 std::array<int64_t, 3> ncs(const Tensor& x, const char* what) {
     TORCH_CHECK(x.dim() >= 2, what, ": x must be [N, C, ...], got ", x.dim(), " dims");
+    check_32bit(x.numel(), what);
     const int64_t n = x.size(0), c = x.size(1);
     return {n, c, n * c == 0 ? 0 : x.numel() / (n * c)};
 }
@@ -42,7 +43,11 @@ Tensor bias_relu_cpu(const Tensor& x_, const Tensor& bias_) {
         const T* xp = x.const_data_ptr<T>();
         const float* bp = bias.const_data_ptr<float>();
         T* yp = y.mutable_data_ptr<T>();
-        cpu_for(x.numel(), 4096, [&](int64_t i) { bias_relu_forward_at(i, xp, bp, yp, c, s); });
+        constexpr int V = kVec<T>;  // the GPU's runs (bias_relu.cu), vector access or not as there
+        const BiasReluShape g = bias_relu_shape(n, c, s);
+        const bool vec = all_aligned16({xp, yp});
+        cpu_for((x.numel() + V - 1) / V, 4096 / V,
+                [&](int64_t r) { bias_relu_forward_run<V>(uint32_t(r), xp, bp, yp, g, vec); });
     });
     return y;
 }
@@ -59,9 +64,14 @@ std::tuple<Tensor, Tensor> bias_relu_backward_cpu(const Tensor& dy_, const Tenso
         const T *dyp = dy.const_data_ptr<T>(), *yp = y.const_data_ptr<T>();
         T* dxp = dx.mutable_data_ptr<T>();
         float* dbp = db.mutable_data_ptr<float>();
+        constexpr int V = kVec<T>;  // the GPU's runs (bias_relu.cu), vector access or not as there
+        const BiasReluShape g = bias_relu_shape(n, c, s);
+        const bool vec = all_aligned16({dyp, yp, dxp}) && s % V == 0;
+        const int64_t runs = (n * s + V - 1) / V;
         cpu_for(c, 1, [&](int64_t ch) {
             double sum = 0.0;  // one channel per task: dx once per element, sum in a fixed order
-            for (int64_t e = 0; e < n * s; ++e) sum += relu_backward_at(channel_element(e, ch, c, s), dyp, yp, dxp);
+            for (int64_t r = 0; r < runs; ++r)
+                sum += relu_backward_run<V>(uint32_t(r), uint32_t(ch), dyp, yp, dxp, g, vec);
             dbp[ch] = static_cast<float>(sum);
         });
     });

@@ -1,60 +1,39 @@
 // Convolution on the GPU: the implicit GEMMs of conv.cuh, in two kernels.
 //
-//  * bf16: tensor cores (WMMA 16x16x16, bf16 inputs, fp32 accumulation). A
-//    block of 4 warps computes a 64x64 tile of C; each warp a 32x32 quarter
-//    as 2x2 fragments. Operands are gathered tile by tile (BK = 32) into
-//    shared memory through the index functions, so padding, stride and the
-//    towers cost nothing but the address arithmetic.
-//  * fp32: CUDA cores, the same tiling with BK = 16 and 256 threads, each
+//  * bf16: tensor cores (mma.sync m16n8k16 through ldmatrix, fp32 accumulation),
+//    128 x 128 block tiles, BK = 32, two shared-memory stages, the index
+//    arithmetic out of the main loop. The block logic is conv_gemm.cuh, written
+//    once for this kernel and for the CPU replay that tests it; here is only
+//    its GPU policy (DeviceExec: the hardware's threads, __syncthreads,
+//    ldmatrix and mma.sync as inline PTX).
+//  * fp32: CUDA cores, 64 x 64 tiles with BK = 16 and 256 threads, each
 //    accumulating a 4x4 register tile (outputs ty + 16i, tx + 16j: conflict-free
-//    shared reads and coalesced stores along n).
+//    shared reads and coalesced stores along n), gathered through conv.cuh's
+//    index functions.
 //
 // Split-K: where a pass has too few output tiles to fill the GPU (the weight
 // gradient: C is only C_out/G x C_in/G*k*k, while K = N*H_out*W_out is huge),
 // blockIdx.z also splits the reduction; each split writes fp32 partial sums
 // to a workspace and a second kernel adds them in split order. The split
-// count is a function of the shape only, so results are deterministic (no
-// atomics) and identical run to run.
+// count is a function of the shape only (gemm::plan_for), so results are
+// deterministic (no atomics) and identical run to run.
 //
 // The epilogue (bias, ReLU, rounding to the element type) is the problem's
 // put(): fused into the GEMM, or into the split-K sum.
-#include <mma.h>
-
 #include <algorithm>
 
 #include "conv.cuh"
+#include "conv_gemm.cuh"
 #include "dispatch.cuh"
 
 namespace repro_alexnet {
 
 namespace {
 
-constexpr int kTile = 64;            // BM = BN
-constexpr int kWmmaK = 32, kWmmaThreads = 128;
+constexpr int kTile = 64;  // the fp32 kernel's BM = BN
 constexpr int kSimtK = 16, kSimtThreads = 256;
-constexpr int64_t kTargetBlocks = 264;  // two waves of 132 SMs (H100 SXM); more tiles than this: no split
-constexpr int64_t kMinKPerSplit = 512;  // each split reduces at least this many products per output
-constexpr int kMaxSplits = 64;
 
-struct Plan {
-    int64_t m, n, k;
-    int groups, splits;
-    int64_t k_per_split;  // a multiple of the kernel's BK
-};
-
-template <class P>
-Plan plan_for(const P& p, int groups, int bk) {
-    Plan plan{p.M(), p.N(), p.K(), groups, 1, 0};
-    const int64_t tiles = groups * ((plan.m + kTile - 1) / kTile) * ((plan.n + kTile - 1) / kTile);
-    const int64_t wanted = tiles >= kTargetBlocks ? 1 : (kTargetBlocks + tiles - 1) / tiles;
-    const int64_t splits = std::max<int64_t>(1, std::min<int64_t>({wanted, plan.k / kMinKPerSplit, kMaxSplits}));
-    // Each split's share of K, rounded up to whole BK tiles (at least one); rounding
-    // may leave fewer splits than asked for, never more.
-    const int64_t per = std::max<int64_t>(1, (plan.k + splits - 1) / splits);
-    plan.k_per_split = (per + bk - 1) / bk * bk;
-    plan.splits = static_cast<int>(std::max<int64_t>(1, (plan.k + plan.k_per_split - 1) / plan.k_per_split));
-    return plan;
-}
+using gemm::Plan;
 
 // The block's place: its group, split, first output row and column, and K range.
 struct TileOf {
@@ -78,57 +57,62 @@ __device__ __forceinline__ void emit(const P& p, const Plan& plan, float* partia
     else partial[((split * int64_t(plan.groups) + g) * plan.m + m) * plan.n + n] = acc;
 }
 
-template <class P>
-__global__ void __launch_bounds__(kWmmaThreads) conv_gemm_wmma_bf16(P p, Plan plan, float* __restrict__ partial) {
-    using namespace nvcuda;
-    constexpr int kPadAB = 8, kPadC = 4;  // keeps WMMA's 32-byte alignment, spreads banks
-    __shared__ __align__(128) __nv_bfloat16 a_tile[kTile][kWmmaK + kPadAB];
-    __shared__ __align__(128) __nv_bfloat16 b_tile[kWmmaK][kTile + kPadAB];
-    __shared__ __align__(128) float c_tile[kTile][kTile + kPadC];
+// The GPU policy of conv_gemm.cuh's block: this thread's registers, the hardware's
+// barrier, ldmatrix and mma.sync.
+struct DeviceExec {
+    struct Frag {
+        uint32_t r[4];
+    };
+    struct Acc {
+        float c[4][4][4];  // [m16 block][n8 block][mma's accumulator registers]
+    };
+    gemm::Regs regs_;
+    Acc acc_;
 
-    const auto [g, split, m0, n0, k_begin, k_end] = tile_of(plan);
-    const int tid = threadIdx.x, warp = tid / 32, wm = warp / 2, wn = warp % 2;
-
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
-    REPRO_UNROLL for (int i = 0; i < 2; ++i)
-        REPRO_UNROLL for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
-
-    for (int64_t k0 = k_begin; k0 < k_end; k0 += kWmmaK) {
-        // Consecutive threads gather consecutive k of A and consecutive n of B:
-        // the directions in which the operands are (mostly) contiguous.
-        REPRO_UNROLL for (int r = 0; r < kTile * kWmmaK / kWmmaThreads; ++r) {
-            const int e = tid + r * kWmmaThreads, mm = e / kWmmaK, kk = e % kWmmaK;
-            const int64_t m = m0 + mm, k = k0 + kk;
-            a_tile[mm][kk] = __float2bfloat16(m < plan.m && k < k_end ? p.a(g, m, k) : 0.0f);
-        }
-        REPRO_UNROLL for (int r = 0; r < kTile * kWmmaK / kWmmaThreads; ++r) {
-            const int e = tid + r * kWmmaThreads, kk = e / kTile, nn = e % kTile;
-            const int64_t k = k0 + kk, n = n0 + nn;
-            b_tile[kk][nn] = __float2bfloat16(k < k_end && n < plan.n ? p.b(g, k, n) : 0.0f);
-        }
-        __syncthreads();
-        REPRO_UNROLL for (int kk = 0; kk < kWmmaK; kk += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa[2];
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb[2];
-            REPRO_UNROLL for (int i = 0; i < 2; ++i)
-                wmma::load_matrix_sync(fa[i], &a_tile[wm * 32 + i * 16][kk], kWmmaK + kPadAB);
-            REPRO_UNROLL for (int j = 0; j < 2; ++j)
-                wmma::load_matrix_sync(fb[j], &b_tile[kk][wn * 32 + j * 16], kTile + kPadAB);
-            REPRO_UNROLL for (int i = 0; i < 2; ++i)
-                REPRO_UNROLL for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
-        }
-        __syncthreads();
+    __device__ __forceinline__ gemm::Regs& regs(int) { return regs_; }
+    __device__ __forceinline__ Acc& acc(int) { return acc_; }
+    template <class F>
+    __device__ __forceinline__ void threads(F&& f) { f(int(threadIdx.x)); }
+    template <class F>
+    __device__ __forceinline__ void warps(F&& f) { f(int(threadIdx.x) / 32); }
+    template <class F>
+    __device__ __forceinline__ void lanes(F&& f) { f(int(threadIdx.x) % 32); }
+    __device__ __forceinline__ void sync() { __syncthreads(); }
+    __device__ __forceinline__ void zero(Acc& a) {
+        REPRO_UNROLL for (int i = 0; i < 4; ++i)
+            REPRO_UNROLL for (int j = 0; j < 4; ++j)
+                REPRO_UNROLL for (int c = 0; c < 4; ++c) a.c[i][j][c] = 0.0f;
     }
-    REPRO_UNROLL for (int i = 0; i < 2; ++i)
-        REPRO_UNROLL for (int j = 0; j < 2; ++j)
-            wmma::store_matrix_sync(&c_tile[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j], kTile + kPadC,
-                                    wmma::mem_row_major);
-    __syncthreads();
-    // Consecutive threads take consecutive n: coalesced stores along the output rows.
-    for (int e = tid; e < kTile * kTile; e += kWmmaThreads) {
-        const int mm = e / kTile, nn = e % kTile;
-        emit(p, plan, partial, split, g, m0 + mm, n0 + nn, c_tile[mm][nn]);
+    __device__ __forceinline__ float acc_at(const Acc& a, int, int mi, int nj, int c) const { return a.c[mi][nj][c]; }
+    template <class Addr>
+    __device__ __forceinline__ void ldmatrix_x4(const uint16_t* base, Frag& f, Addr&& addr) {
+        const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(base + addr(int(threadIdx.x) % 32)));
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(f.r[0]), "=r"(f.r[1]), "=r"(f.r[2]), "=r"(f.r[3])
+                     : "r"(s));
     }
+    __device__ __forceinline__ void mma(Acc& acc, int mi, int nj, const Frag& a, const Frag& b, int b0) {
+        float* c = acc.c[mi][nj];
+        asm volatile(
+            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+            "{%0, %1, %2, %3};\n"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b.r[b0]), "r"(b.r[b0 + 1]));
+    }
+};
+
+// Two blocks of 8 warps per SM: at most 128 registers a thread.
+template <class Ops>
+__global__ void __launch_bounds__(gemm::kThreads, 2)
+    conv_gemm_mma_bf16(Ops ops, Plan plan, float* __restrict__ partial) {
+    __shared__ gemm::Smem sm;
+    DeviceExec ex;
+    gemm::conv_block(ex, ops, plan, gemm::block_coord(plan, blockIdx.x, blockIdx.y, blockIdx.z), sm, partial);
+}
+
+template <class Ops>
+__global__ void conv_sum_splits_mma(Ops ops, Plan plan, const float* __restrict__ partial) {
+    REPRO_FOR_EACH(i, plan.groups * plan.m * plan.n) gemm::sum_splits_at(ops, plan, partial, i);
 }
 
 template <class P>
@@ -183,24 +167,47 @@ constexpr bool uses_tensor_cores() {
     return sizeof(T) == 2;  // bf16
 }
 
+// The bf16 kernel's view of each pass (conv_gemm.cuh).
 template <typename T>
-constexpr int bk_of() {
-    return uses_tensor_cores<T>() ? kWmmaK : kSimtK;
+gemm::ForwardOps<T> ops_for(const ConvForward<T>& p) { return gemm::ForwardOps<T>(p); }
+template <typename T>
+gemm::BackwardDataOps<T> ops_for(const ConvBackwardData<T>& p) { return gemm::BackwardDataOps<T>(p); }
+template <typename T>
+gemm::BackwardWeightOps<T> ops_for(const ConvBackwardWeight<T>& p) { return gemm::BackwardWeightOps<T>(p); }
+
+// The plan depends on the GEMM's sizes and the kernel's tiles only, never on the data.
+template <typename T, class P>
+Plan plan_of(const P& p, int groups) {
+    if constexpr (uses_tensor_cores<T>()) return gemm::plan_for(p, groups, gemm::kBK, gemm::kBM, gemm::kBN);
+    else return gemm::plan_for(p, groups, kSimtK, kTile, kTile);
 }
 
 template <typename T, class P>
 cudaError_t run_gemm(const P& p, int groups, float* workspace, cudaStream_t st) {
-    const Plan plan = plan_for(p, groups, bk_of<T>());
+    const Plan plan = plan_of<T>(p, groups);
     if (plan.m == 0 || plan.n == 0) return cudaSuccess;
     if (plan.splits > 1 && workspace == nullptr) return cudaErrorInvalidValue;
-    const dim3 grid(static_cast<unsigned>((plan.n + kTile - 1) / kTile), static_cast<unsigned>((plan.m + kTile - 1) / kTile),
-                    static_cast<unsigned>(groups * plan.splits));
-    if constexpr (uses_tensor_cores<T>()) conv_gemm_wmma_bf16<P><<<grid, kWmmaThreads, 0, st>>>(p, plan, workspace);
-    else conv_gemm_simt_f32<P><<<grid, kSimtThreads, 0, st>>>(p, plan, workspace);
-    if (plan.splits > 1) {
-        const cudaError_t err = cudaGetLastError();
-        if (err != cudaSuccess) return err;
-        conv_sum_splits<P><<<capped_grid(plan.groups * plan.m * plan.n), kThreads, 0, st>>>(p, plan, workspace);
+    const unsigned z = static_cast<unsigned>(groups * plan.splits);
+    if constexpr (uses_tensor_cores<T>()) {
+        if (!gemm::fits_32bit(p.s)) return cudaErrorInvalidValue;  // the launcher checks first, with a message
+        const auto ops = ops_for(p);
+        const dim3 grid(static_cast<unsigned>((plan.n + gemm::kBN - 1) / gemm::kBN),
+                        static_cast<unsigned>((plan.m + gemm::kBM - 1) / gemm::kBM), z);
+        conv_gemm_mma_bf16<<<grid, gemm::kThreads, 0, st>>>(ops, plan, workspace);
+        if (plan.splits > 1) {
+            const cudaError_t err = cudaGetLastError();
+            if (err != cudaSuccess) return err;
+            conv_sum_splits_mma<<<capped_grid(plan.groups * plan.m * plan.n), kThreads, 0, st>>>(ops, plan, workspace);
+        }
+    } else {
+        const dim3 grid(static_cast<unsigned>((plan.n + kTile - 1) / kTile),
+                        static_cast<unsigned>((plan.m + kTile - 1) / kTile), z);
+        conv_gemm_simt_f32<P><<<grid, kSimtThreads, 0, st>>>(p, plan, workspace);
+        if (plan.splits > 1) {
+            const cudaError_t err = cudaGetLastError();
+            if (err != cudaSuccess) return err;
+            conv_sum_splits<P><<<capped_grid(plan.groups * plan.m * plan.n), kThreads, 0, st>>>(p, plan, workspace);
+        }
     }
     return cudaGetLastError();
 }
@@ -218,12 +225,13 @@ cudaError_t run_pass(DType dt, int groups, float* workspace, cudaStream_t st, Ma
 }  // namespace
 
 int conv_splits_cuda(ConvPass pass, DType dt, const ConvShape& s) {
-    // The plan depends on the GEMM's sizes and the kernel's BK only, never on the data.
-    const int bk = dt == DType::BF16 ? bk_of<__nv_bfloat16>() : bk_of<float>();
+    const auto splits = [&](const auto& p) {
+        return dt == DType::BF16 ? plan_of<__nv_bfloat16>(p, s.groups).splits : plan_of<float>(p, s.groups).splits;
+    };
     switch (pass) {
-        case ConvPass::Forward: return plan_for(ConvForward<float>{nullptr, nullptr, nullptr, nullptr, s, false}, s.groups, bk).splits;
-        case ConvPass::BackwardData: return plan_for(ConvBackwardData<float>{nullptr, nullptr, nullptr, s}, s.groups, bk).splits;
-        case ConvPass::BackwardWeight: return plan_for(ConvBackwardWeight<float>{nullptr, nullptr, nullptr, s}, s.groups, bk).splits;
+        case ConvPass::Forward: return splits(ConvForward<float>{nullptr, nullptr, nullptr, nullptr, s, false});
+        case ConvPass::BackwardData: return splits(ConvBackwardData<float>{nullptr, nullptr, nullptr, s});
+        case ConvPass::BackwardWeight: return splits(ConvBackwardWeight<float>{nullptr, nullptr, nullptr, s});
     }
     return 1;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "conv.cuh"
+#include "conv_gemm.cuh"
 #include "torch_glue.h"
 
 namespace repro_alexnet {
@@ -177,6 +178,14 @@ Tensor conv_backward_weight_cpu(const Tensor& grad_y_, const Tensor& x_, int64_t
 
 #ifdef REPRO_WITH_CUDA
 
+// The bf16 tensor-core kernel computes offsets in 32 bits (conv_gemm.cuh): refuse what does not fit
+// (the fp32 kernel and the CPU path use 64-bit offsets).
+void check_offsets(const ConvShape& s, const Tensor& like, const char* op) {
+    TORCH_CHECK(like.scalar_type() != at::kBFloat16 || gemm::fits_32bit(s), op,
+                ": a tensor of this convolution has 2^30 elements or more, beyond the bf16 kernel's 32-bit offsets; "
+                "split the batch or use torch's convolution (model.ops.conv=torch)");
+}
+
 // The fp32 workspace of the pass's split-K sums (undefined where it does not split).
 Tensor workspace(ConvPass pass, const Tensor& like, const ConvShape& s, int64_t outputs) {
     const int splits = conv_splits_cuda(pass, dtype_of(like), s);
@@ -188,6 +197,7 @@ float* data_or_null(Tensor& t) { return t.defined() ? t.mutable_data_ptr<float>(
 Tensor conv_forward_cuda_op(const Tensor& x_, const Tensor& weight_, const std::optional<Tensor>& bias_,
                             int64_t stride, int64_t padding, int64_t groups, bool relu) {
     const ConvShape s = forward_shape(x_, weight_, bias_, stride, padding, groups);
+    check_offsets(s, x_, "conv_forward");
     REPRO_CUDA_CONTEXT(x_);
     const Tensor x = x_.contiguous(), weight = weight_.contiguous(), bias = bias_f32(bias_);
     Tensor y = at::empty({s.batch, s.out_channels, s.out_height, s.out_width}, x.options());
@@ -203,6 +213,7 @@ Tensor conv_forward_cuda_op(const Tensor& x_, const Tensor& weight_, const std::
 Tensor conv_backward_data_cuda_op(const Tensor& grad_y_, const Tensor& weight_, c10::SymInt height,
                                   c10::SymInt width, int64_t stride, int64_t padding, int64_t groups) {
     const ConvShape s = data_grad_shape(grad_y_, weight_, height, width, stride, padding, groups);
+    check_offsets(s, grad_y_, "conv_backward_data");
     REPRO_CUDA_CONTEXT(grad_y_);
     const Tensor dy = grad_y_.contiguous(), weight = weight_.contiguous();
     Tensor dx = at::empty({s.batch, s.in_channels, s.height, s.width}, dy.options());
@@ -217,6 +228,7 @@ Tensor conv_backward_data_cuda_op(const Tensor& grad_y_, const Tensor& weight_, 
 Tensor conv_backward_weight_cuda_op(const Tensor& grad_y_, const Tensor& x_, int64_t kernel, int64_t stride,
                                     int64_t padding, int64_t groups) {
     const ConvShape s = weight_grad_shape(grad_y_, x_, kernel, stride, padding, groups);
+    check_offsets(s, x_, "conv_backward_weight");
     REPRO_CUDA_CONTEXT(x_);
     const Tensor dy = grad_y_.contiguous(), x = x_.contiguous();
     Tensor dw = at::zeros({s.out_channels, s.cin_g(), kernel, kernel}, x.options());

@@ -25,6 +25,12 @@ cudaError_t dispatch_dtype(DType dt, Fn&& fn) {
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
          i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
+// The same in 32-bit arithmetic, for the kernels whose tensors fit common.cuh's
+// kOffsetLimit (n < 2^30; the capped grid's stride is below 2^29, so i never wraps).
+#define REPRO_FOR_EACH_32(i, n)                                                          \
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < static_cast<uint32_t>(n); \
+         i += gridDim.x * blockDim.x)
+
 inline unsigned capped_grid(int64_t work) {
     const int64_t blocks = (work + kThreads - 1) / kThreads;
     return static_cast<unsigned>(blocks < 65535 * 32 ? (blocks > 0 ? blocks : 1) : 65535 * 32);

@@ -19,6 +19,7 @@ namespace {
 void check_dropout(const Tensor& x, double p) {
     check_float(x, "dropout: x");
     TORCH_CHECK(p >= 0.0 && p <= 1.0, "dropout: p must be in [0, 1], got ", p);
+    check_32bit(x.numel(), "dropout: x");
 }
 
 // ----------------------------------------------------------------------------- CPU
@@ -32,8 +33,11 @@ Tensor dropout_cpu(const Tensor& x_, double p, int64_t seed) {
         using T = decltype(t);
         const T* xp = x.const_data_ptr<T>();
         T* yp = y.mutable_data_ptr<T>();
-        cpu_for((numel + 3) / 4, 1024,
-                [&](int64_t q) { dropout_quad_at(q, xp, yp, numel, static_cast<uint64_t>(seed), float(p)); });
+        constexpr int V = kVec<T>;  // the GPU's runs (dropout.cu), vector access or not as there
+        const bool vec = all_aligned16({xp, yp});
+        cpu_for((numel + V - 1) / V, 1024 / V, [&](int64_t r) {
+            dropout_run<V>(uint32_t(r), xp, yp, uint32_t(numel), static_cast<uint64_t>(seed), float(p), vec);
+        });
     });
     return y;
 }

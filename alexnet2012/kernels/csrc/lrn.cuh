@@ -21,7 +21,7 @@ namespace repro_alexnet {
 
 
 template <int H, typename T>
-REPRO_HD void lrn_forward_column(const T* x, T* y, float* scale, int64_t stride, int channels, float alpha,
+REPRO_HD void lrn_forward_column(const T* x, T* y, float* scale, uint32_t stride, int channels, float alpha,
                                  float beta, float k) {
     if constexpr (H >= 0) {
         float sq[2 * H + 1], xv[2 * H + 1];
@@ -29,7 +29,7 @@ REPRO_HD void lrn_forward_column(const T* x, T* y, float* scale, int64_t stride,
         REPRO_UNROLL
         for (int t = 0; t <= 2 * H; ++t) {
             const int j = t - 1 - H;
-            xv[t] = (j >= 0 && j < channels) ? load(x, j * stride) : 0.0f;
+            xv[t] = (j >= 0 && j < channels) ? load(x, uint32_t(j) * stride) : 0.0f;
             sq[t] = xv[t] * xv[t];
         }
         for (int c = 0; c < channels; ++c) {
@@ -39,51 +39,51 @@ REPRO_HD void lrn_forward_column(const T* x, T* y, float* scale, int64_t stride,
                 xv[t] = xv[t + 1];
             }
             const int j = c + H;
-            xv[2 * H] = j < channels ? load(x, j * stride) : 0.0f;
+            xv[2 * H] = j < channels ? load(x, uint32_t(j) * stride) : 0.0f;
             sq[2 * H] = xv[2 * H] * xv[2 * H];
             float sum = 0.0f;
             REPRO_UNROLL
             for (int t = 0; t <= 2 * H; ++t) sum += sq[t];
             const float s = k + alpha * sum;
-            store(y, c * stride, xv[H] * powf(s, -beta));
-            scale[c * stride] = s;
+            store(y, uint32_t(c) * stride, xv[H] * powf(s, -beta));
+            scale[uint32_t(c) * stride] = s;
         }
     }
 }
 
 template <typename T>
-REPRO_HD void lrn_forward_column_generic(const T* x, T* y, float* scale, int64_t stride, int channels, int half,
+REPRO_HD void lrn_forward_column_generic(const T* x, T* y, float* scale, uint32_t stride, int channels, int half,
                                          float alpha, float beta, float k) {
     for (int c = 0; c < channels; ++c) {
         // Out-of-range neighbours add the same +0.0f as the unrolled path's padding.
         float sum = 0.0f;
         for (int j = c - half; j <= c + half; ++j) {
-            const float v = (j >= 0 && j < channels) ? load(x, j * stride) : 0.0f;
+            const float v = (j >= 0 && j < channels) ? load(x, uint32_t(j) * stride) : 0.0f;
             sum += v * v;
         }
         const float s = k + alpha * sum;
-        store(y, c * stride, load(x, c * stride) * powf(s, -beta));
-        scale[c * stride] = s;
+        store(y, uint32_t(c) * stride, load(x, uint32_t(c) * stride) * powf(s, -beta));
+        scale[uint32_t(c) * stride] = s;
     }
 }
 
 // One entering channel j of the backward window: db_j * s_j^-beta, a_j, and
 // r_j = db_j * a_j * s_j^(-beta-1); zeros outside the group.
 template <typename T>
-REPRO_HD void lrn_backward_terms(const T* dy, const T* x, const float* scale, int64_t stride, int channels, int j,
+REPRO_HD void lrn_backward_terms(const T* dy, const T* x, const float* scale, uint32_t stride, int channels, int j,
                                  float beta, float& dyp, float& a, float& r) {
     if (j < 0 || j >= channels) {
         dyp = a = r = 0.0f;
         return;
     }
-    const float s = scale[j * stride];
-    dyp = load(dy, j * stride) * powf(s, -beta);
-    a = load(x, j * stride);
+    const float s = scale[uint32_t(j) * stride];
+    dyp = load(dy, uint32_t(j) * stride) * powf(s, -beta);
+    a = load(x, uint32_t(j) * stride);
     r = dyp * a / s;
 }
 
 template <int H, typename T>
-REPRO_HD void lrn_backward_column(const T* dy, const T* x, const float* scale, T* dx, int64_t stride, int channels,
+REPRO_HD void lrn_backward_column(const T* dy, const T* x, const float* scale, T* dx, uint32_t stride, int channels,
                                   float alpha, float beta) {
     if constexpr (H >= 0) {
         float dyp[2 * H + 1], xv[2 * H + 1], r[2 * H + 1];
@@ -101,13 +101,13 @@ REPRO_HD void lrn_backward_column(const T* dy, const T* x, const float* scale, T
             float sum = 0.0f;
             REPRO_UNROLL
             for (int t = 0; t <= 2 * H; ++t) sum += r[t];
-            store(dx, c * stride, dyp[H] - 2.0f * alpha * beta * xv[H] * sum);
+            store(dx, uint32_t(c) * stride, dyp[H] - 2.0f * alpha * beta * xv[H] * sum);
         }
     }
 }
 
 template <typename T>
-REPRO_HD void lrn_backward_column_generic(const T* dy, const T* x, const float* scale, T* dx, int64_t stride,
+REPRO_HD void lrn_backward_column_generic(const T* dy, const T* x, const float* scale, T* dx, uint32_t stride,
                                           int channels, int half, float alpha, float beta) {
     for (int c = 0; c < channels; ++c) {
         float sum = 0.0f, dyp_c = 0.0f, a_c = 0.0f;
@@ -120,22 +120,41 @@ REPRO_HD void lrn_backward_column_generic(const T* dy, const T* x, const float* 
                 a_c = a;
             }
         }
-        store(dx, c * stride, dyp_c - 2.0f * alpha * beta * a_c * sum);
+        store(dx, uint32_t(c) * stride, dyp_c - 2.0f * alpha * beta * a_c * sum);
     }
 }
 
 // Column `col` of a [N, C, HW] tensor split into `groups` channel groups:
 // columns are ordered (n, g, pixel) so that neighbouring threads read
-// neighbouring pixels (coalesced). Returns the offset of its first channel.
-REPRO_HD int64_t lrn_column_offset(int64_t col, int64_t hw, int channels_per_group) {
-    const int64_t ng = col / hw, pixel = col - ng * hw;
-    return ng * channels_per_group * hw + pixel;
+// neighbouring pixels (coalesced). Its first channel's offset, in 32 bits (the
+// launchers refuse tensors of kOffsetLimit elements or more), by a FastDiv of hw.
+// No vector loads: a column's channels are hw apart and a thread's neighbours
+// are other columns; AlexNet's hw (55^2, 27^2, 13^2) are odd, so planes are never
+// 16-byte aligned, and a run of pixels per thread would multiply the window's
+// registers by the run length.
+struct LrnShape {
+    uint32_t hw;
+    int channels, half;
+    FastDiv by_hw;
+};
+
+// Built on the host (FastDiv's constructor loops); hw >= 1.
+inline LrnShape lrn_shape(int64_t hw, int channels_per_group, int half) {
+    const uint32_t h = static_cast<uint32_t>(hw > 0 ? hw : 1);
+    return {h, channels_per_group, half, FastDiv(h)};
+}
+
+REPRO_HD uint32_t lrn_column_offset(uint32_t col, const LrnShape& g) {
+    const uint32_t ng = g.by_hw.div(col), pixel = col - ng * g.hw;
+    return ng * uint32_t(g.channels) * g.hw + pixel;
 }
 
 template <typename T>
-REPRO_HD void lrn_forward_at(int64_t col, const T* x, T* y, float* scale, int64_t hw, int channels, int half,
-                             float alpha, float beta, float k) {
-    const int64_t off = lrn_column_offset(col, hw, channels);
+REPRO_HD void lrn_forward_at(uint32_t col, const T* x, T* y, float* scale, const LrnShape& g, float alpha,
+                             float beta, float k) {
+    const uint32_t off = lrn_column_offset(col, g);
+    const uint32_t hw = g.hw;
+    const int channels = g.channels, half = g.half;
     switch (half) {
         case 0: lrn_forward_column<0>(x + off, y + off, scale + off, hw, channels, alpha, beta, k); break;
         case 1: lrn_forward_column<1>(x + off, y + off, scale + off, hw, channels, alpha, beta, k); break;
@@ -147,9 +166,11 @@ REPRO_HD void lrn_forward_at(int64_t col, const T* x, T* y, float* scale, int64_
 }
 
 template <typename T>
-REPRO_HD void lrn_backward_at(int64_t col, const T* dy, const T* x, const float* scale, T* dx, int64_t hw,
-                              int channels, int half, float alpha, float beta) {
-    const int64_t o = lrn_column_offset(col, hw, channels);
+REPRO_HD void lrn_backward_at(uint32_t col, const T* dy, const T* x, const float* scale, T* dx, const LrnShape& g,
+                              float alpha, float beta) {
+    const uint32_t o = lrn_column_offset(col, g);
+    const uint32_t hw = g.hw;
+    const int channels = g.channels, half = g.half;
     switch (half) {
         case 0: lrn_backward_column<0>(dy + o, x + o, scale + o, dx + o, hw, channels, alpha, beta); break;
         case 1: lrn_backward_column<1>(dy + o, x + o, scale + o, dx + o, hw, channels, alpha, beta); break;

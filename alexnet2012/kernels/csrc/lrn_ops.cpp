@@ -25,8 +25,19 @@ LrnDims lrn_dims(const Tensor& x, int64_t size, double k, int64_t groups) {
     TORCH_CHECK(groups >= 1 && x.size(1) % groups == 0, "lrn: ", x.size(1), " channels do not split into ", groups,
                 " groups");
     TORCH_CHECK(k > 0, "lrn: k must be > 0, got ", k);
+    check_32bit(x.numel(), "lrn: x");
     const int64_t hw = x.numel() / std::max<int64_t>(1, x.size(0) * x.size(1));
     return {x.size(0) * groups * hw, hw, static_cast<int>(x.size(1) / groups), static_cast<int>(size / 2)};
+}
+
+// The backward's saved tensors (x, scale) and the incoming gradient: one device, one shape,
+// scale in float32 (the forward saved it so), dy in x's dtype.
+void check_backward_args(const Tensor& dy, const Tensor& x, const Tensor& scale) {
+    check_same(dy, x, "lrn_backward");
+    check_device(scale, x, "lrn_backward: scale");
+    TORCH_CHECK(scale.scalar_type() == at::kFloat, "lrn_backward: scale must be float32, got ", scale.scalar_type());
+    TORCH_CHECK(dy.sizes() == x.sizes() && scale.sizes() == x.sizes(), "lrn_backward: grad ", dy.sizes(), ", x ",
+                x.sizes(), " and scale ", scale.sizes(), " must have one shape");
 }
 
 // ----------------------------------------------------------------------------- CPU
@@ -41,8 +52,9 @@ std::tuple<Tensor, Tensor> lrn_forward_cpu(const Tensor& x_, int64_t size, doubl
         const T* xp = x.const_data_ptr<T>();
         T* yp = y.mutable_data_ptr<T>();
         float* sp = scale.mutable_data_ptr<float>();
+        const LrnShape g = lrn_shape(d.hw, d.channels_per_group, d.half);
         cpu_for(d.columns, 64, [&](int64_t col) {
-            lrn_forward_at(col, xp, yp, sp, d.hw, d.channels_per_group, d.half, float(alpha), float(beta), float(k));
+            lrn_forward_at(uint32_t(col), xp, yp, sp, g, float(alpha), float(beta), float(k));
         });
     });
     return {y, scale};
@@ -51,9 +63,7 @@ std::tuple<Tensor, Tensor> lrn_forward_cpu(const Tensor& x_, int64_t size, doubl
 Tensor lrn_backward_cpu(const Tensor& dy_, const Tensor& x_, const Tensor& scale_, int64_t size, double alpha,
                         double beta, int64_t groups) {
     const LrnDims d = lrn_dims(x_, size, 1.0, groups);
-    check_same(dy_, x_, "lrn_backward");
-    TORCH_CHECK(dy_.sizes() == x_.sizes() && scale_.sizes() == x_.sizes() && scale_.scalar_type() == at::kFloat,
-                "lrn_backward: grad, x and scale (float32) must have one shape");
+    check_backward_args(dy_, x_, scale_);
     const Tensor dy = dy_.contiguous(), x = x_.contiguous(), scale = scale_.contiguous();
     Tensor dx = at::empty_like(x);
     cpu_dtype(x, [&](auto t) {
@@ -61,8 +71,9 @@ Tensor lrn_backward_cpu(const Tensor& dy_, const Tensor& x_, const Tensor& scale
         const T *dyp = dy.const_data_ptr<T>(), *xp = x.const_data_ptr<T>();
         const float* sp = scale.const_data_ptr<float>();
         T* dxp = dx.mutable_data_ptr<T>();
+        const LrnShape g = lrn_shape(d.hw, d.channels_per_group, d.half);
         cpu_for(d.columns, 64, [&](int64_t col) {
-            lrn_backward_at(col, dyp, xp, sp, dxp, d.hw, d.channels_per_group, d.half, float(alpha), float(beta));
+            lrn_backward_at(uint32_t(col), dyp, xp, sp, dxp, g, float(alpha), float(beta));
         });
     });
     return dx;
@@ -89,9 +100,7 @@ std::tuple<Tensor, Tensor> lrn_forward_cuda_op(const Tensor& x_, int64_t size, d
 Tensor lrn_backward_cuda_op(const Tensor& dy_, const Tensor& x_, const Tensor& scale_, int64_t size, double alpha,
                             double beta, int64_t groups) {
     const LrnDims d = lrn_dims(x_, size, 1.0, groups);
-    check_same(dy_, x_, "lrn_backward");
-    TORCH_CHECK(dy_.sizes() == x_.sizes() && scale_.sizes() == x_.sizes() && scale_.scalar_type() == at::kFloat,
-                "lrn_backward: grad, x and scale (float32) must have one shape");
+    check_backward_args(dy_, x_, scale_);
     REPRO_CUDA_CONTEXT(x_);
     const Tensor dy = dy_.contiguous(), x = x_.contiguous(), scale = scale_.contiguous();
     Tensor dx = at::empty_like(x);

@@ -27,11 +27,19 @@ void check_pool_input(const Tensor& x) {
     TORCH_CHECK(x.dim() == 4, "maxpool: x must be [N, C, H, W], got ", x.dim(), " dims");
 }
 
+// The pooling's input and output within the kernels' 32-bit offsets (the output may be
+// the larger: a 2x2 window with padding 1 and stride 1 adds a row and a column).
+void check_pool_size(const Tensor& x, const PoolShape& g, const char* what) {
+    const int64_t planes = x.size(0) * x.size(1);
+    check_32bit(planes * std::max(g.height * g.width, g.out_height * g.out_width), what);
+}
+
 // ----------------------------------------------------------------------------- CPU
 
 std::tuple<Tensor, Tensor> maxpool_forward_cpu(const Tensor& x_, int64_t kernel, int64_t stride, int64_t padding) {
     check_pool_input(x_);
     const PoolShape g = pool_shape(x_.size(2), x_.size(3), kernel, stride, padding);
+    check_pool_size(x_, g, "maxpool: x");
     const Tensor x = x_.contiguous();
     Tensor y = at::empty({x.size(0), x.size(1), g.out_height, g.out_width}, x.options());
     Tensor argmax = at::empty(y.sizes(), x.options().dtype(at::kInt));
@@ -40,7 +48,8 @@ std::tuple<Tensor, Tensor> maxpool_forward_cpu(const Tensor& x_, int64_t kernel,
         const T* xp = x.const_data_ptr<T>();
         T* yp = y.mutable_data_ptr<T>();
         int32_t* ap = argmax.mutable_data_ptr<int32_t>();
-        cpu_for(y.numel(), 1024, [&](int64_t i) { maxpool_forward_at(i, xp, yp, ap, g); });
+        const PoolIndex gi = pool_index(g);
+        cpu_for(y.numel(), 1024, [&](int64_t i) { maxpool_forward_at(uint32_t(i), xp, yp, ap, gi); });
     });
     return {y, argmax};
 }
@@ -49,9 +58,11 @@ Tensor maxpool_backward_cpu(const Tensor& dy_, const Tensor& argmax_, c10::SymIn
                             int64_t kernel, int64_t stride, int64_t padding) {
     check_pool_input(dy_);
     const PoolShape g = pool_shape(height.expect_int(), width.expect_int(), kernel, stride, padding);
+    check_pool_size(dy_, g, "maxpool_backward: the input gradient");
     TORCH_CHECK(argmax_.scalar_type() == at::kInt && argmax_.sizes() == dy_.sizes() && dy_.size(2) == g.out_height &&
                     dy_.size(3) == g.out_width,
                 "maxpool_backward: grad and argmax (int32) must be the pooled shape");
+    check_device(argmax_, dy_, "maxpool_backward: argmax");
     const Tensor dy = dy_.contiguous(), argmax = argmax_.contiguous();
     Tensor dx = at::empty({dy.size(0), dy.size(1), g.height, g.width}, dy.options());
     cpu_dtype(dy, [&](auto t) {
@@ -59,7 +70,8 @@ Tensor maxpool_backward_cpu(const Tensor& dy_, const Tensor& argmax_, c10::SymIn
         const T* dyp = dy.const_data_ptr<T>();
         const int32_t* ap = argmax.const_data_ptr<int32_t>();
         T* dxp = dx.mutable_data_ptr<T>();
-        cpu_for(dx.numel(), 1024, [&](int64_t i) { maxpool_backward_at(i, dyp, ap, dxp, g); });
+        const PoolIndex gi = pool_index(g);
+        cpu_for(dx.numel(), 1024, [&](int64_t i) { maxpool_backward_at(uint32_t(i), dyp, ap, dxp, gi); });
     });
     return dx;
 }
@@ -72,6 +84,7 @@ std::tuple<Tensor, Tensor> maxpool_forward_cuda_op(const Tensor& x_, int64_t ker
                                                    int64_t padding) {
     check_pool_input(x_);
     const PoolShape g = pool_shape(x_.size(2), x_.size(3), kernel, stride, padding);
+    check_pool_size(x_, g, "maxpool: x");
     REPRO_CUDA_CONTEXT(x_);
     const Tensor x = x_.contiguous();
     Tensor y = at::empty({x.size(0), x.size(1), g.out_height, g.out_width}, x.options());
@@ -88,9 +101,11 @@ Tensor maxpool_backward_cuda_op(const Tensor& dy_, const Tensor& argmax_, c10::S
                                 int64_t kernel, int64_t stride, int64_t padding) {
     check_pool_input(dy_);
     const PoolShape g = pool_shape(height.expect_int(), width.expect_int(), kernel, stride, padding);
+    check_pool_size(dy_, g, "maxpool_backward: the input gradient");
     TORCH_CHECK(argmax_.scalar_type() == at::kInt && argmax_.sizes() == dy_.sizes() && dy_.size(2) == g.out_height &&
                     dy_.size(3) == g.out_width,
                 "maxpool_backward: grad and argmax (int32) must be the pooled shape");
+    check_device(argmax_, dy_, "maxpool_backward: argmax");
     REPRO_CUDA_CONTEXT(dy_);
     const Tensor dy = dy_.contiguous(), argmax = argmax_.contiguous();
     Tensor dx = at::empty({dy.size(0), dy.size(1), g.height, g.width}, dy.options());

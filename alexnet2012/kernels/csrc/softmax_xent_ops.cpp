@@ -20,11 +20,23 @@ void check_xent(const Tensor& logits, const Tensor& labels) {
     check_float(logits, "softmax_xent: logits");
     TORCH_CHECK(logits.dim() == 2, "softmax_xent: logits must be [N, K], got ", logits.dim(), " dims");
     TORCH_CHECK(logits.size(0) >= 1 && logits.size(1) >= 1, "softmax_xent: empty logits ", logits.sizes());
+    check_32bit(logits.numel(), "softmax_xent: logits");
     TORCH_CHECK(labels.scalar_type() == at::kLong && labels.dim() == 1 && labels.size(0) == logits.size(0),
                 "softmax_xent: labels must be int64 [", logits.size(0), "], got ", labels.scalar_type(), " ",
                 labels.sizes());
     TORCH_CHECK(labels.device() == logits.device(), "softmax_xent: labels on ", labels.device(), ", logits on ",
                 logits.device());
+}
+
+// The backward's saved tensors (logits, labels, lse) and the loss gradient: lse is the
+// forward's fp32 [N] log-sum-exp, on the logits' device like the labels.
+void check_xent_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& labels, const Tensor& lse) {
+    check_xent(logits, labels);
+    TORCH_CHECK(grad_loss.numel() == 1, "softmax_xent_backward: the loss gradient must be a scalar");
+    check_device(lse, logits, "softmax_xent_backward: lse");
+    TORCH_CHECK(lse.scalar_type() == at::kFloat && lse.dim() == 1 && lse.size(0) == logits.size(0),
+                "softmax_xent_backward: lse must be float32 [", logits.size(0), "], got ", lse.scalar_type(), " ",
+                lse.sizes());
 }
 
 // ----------------------------------------------------------------------------- CPU
@@ -64,9 +76,8 @@ std::tuple<Tensor, Tensor> softmax_xent_cpu(const Tensor& logits_, const Tensor&
 
 Tensor softmax_xent_backward_cpu(const Tensor& grad_loss, const Tensor& logits_, const Tensor& labels_,
                                  const Tensor& lse_) {
-    check_xent(logits_, labels_);
-    TORCH_CHECK(grad_loss.numel() == 1, "softmax_xent_backward: the loss gradient must be a scalar");
-    const Tensor z = logits_.contiguous(), labels = labels_.contiguous(), lse = lse_.to(at::kFloat).contiguous();
+    check_xent_backward(grad_loss, logits_, labels_, lse_);
+    const Tensor z = logits_.contiguous(), labels = labels_.contiguous(), lse = lse_.contiguous();
     const int64_t rows = z.size(0), classes = z.size(1);
     const float g_over_n = grad_loss.to(at::kFloat).item<float>() / static_cast<float>(rows);
     Tensor dz = at::empty_like(z);
@@ -76,9 +87,11 @@ Tensor softmax_xent_backward_cpu(const Tensor& grad_loss, const Tensor& logits_,
         const int64_t* lp = labels.const_data_ptr<int64_t>();
         const float* lsep = lse.const_data_ptr<float>();
         T* dzp = dz.mutable_data_ptr<T>();
-        cpu_for(rows * classes, 4096, [&](int64_t i) {
-            const int64_t r = i / classes;
-            store(dzp, i, xent_grad_element(zp, i, lsep[r], lp[r] == i - r * classes, g_over_n));
+        constexpr int V = kVec<T>;  // the GPU's runs (softmax_xent.cu), vector access or not as there
+        const XentShape g = xent_shape(rows, classes);
+        const bool vec = all_aligned16({zp, dzp});
+        cpu_for((rows * classes + V - 1) / V, 4096 / V, [&](int64_t r) {
+            xent_backward_run<V>(uint32_t(r), zp, lp, lsep, dzp, g, g_over_n, vec);
         });
     });
     return dz;
@@ -104,11 +117,10 @@ std::tuple<Tensor, Tensor> softmax_xent_cuda_op(const Tensor& logits_, const Ten
 
 Tensor softmax_xent_backward_cuda_op(const Tensor& grad_loss, const Tensor& logits_, const Tensor& labels_,
                                      const Tensor& lse_) {
-    check_xent(logits_, labels_);
-    TORCH_CHECK(grad_loss.numel() == 1, "softmax_xent_backward: the loss gradient must be a scalar");
+    check_xent_backward(grad_loss, logits_, labels_, lse_);
     REPRO_CUDA_CONTEXT(logits_);
     const Tensor z = logits_.contiguous(), labels = labels_.contiguous();
-    const Tensor lse = lse_.to(at::kFloat).contiguous(), g = grad_loss.to(z.device(), at::kFloat).contiguous();
+    const Tensor lse = lse_.contiguous(), g = grad_loss.to(z.device(), at::kFloat).contiguous();
     Tensor dz = at::empty_like(z);
     check_launch(softmax_xent_backward_cuda(dtype_of(z), g.const_data_ptr<float>(), z.const_data_ptr(),
                                             labels.const_data_ptr<int64_t>(), lse.const_data_ptr<float>(),

@@ -79,6 +79,7 @@ train_steps_kernel(const float* __restrict__ xs, const int64_t* __restrict__ ys,
   const Layout L(d);
   int* si = reinterpret_cast<int*>(sf + L.n_floats);
   constexpr int WARPS = THREADS / 32;
+  static_assert(THREADS >= IN * IN, "one thread per input pixel (the prefetch below)");
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int F3 = d.M2 * N2;
 
@@ -97,8 +98,9 @@ train_steps_kernel(const float* __restrict__ xs, const int64_t* __restrict__ ys,
   for (int e = tid; e < PADDED * PADDED; e += THREADS) xp[e] = pad;
   for (int e = tid; e < d.M1 * N1P; e += THREADS) h1p[e] = pad;
   __syncthreads();
-  if (tid < d.M1) {  // reverse connectivity, in a fixed order
-    int c = tid, r = 0;
+  // Every per-unit loop strides by the block size, so any width (d.M1, d.H3 > THREADS) is covered.
+  for (int c = tid; c < d.M1; c += THREADS) {  // reverse connectivity, in a fixed order
+    int r = 0;
     for (int e = 0; e < d.M2 * d.K; ++e)
       if (idx[e] == c) rev[c * d.M2 * d.K + r++] = e;
     rev_count[c] = r;
@@ -210,8 +212,8 @@ train_steps_kernel(const float* __restrict__ xs, const int64_t* __restrict__ ys,
     }
     for (int e = tid; e < d.H3 * F3; e += THREADS) w3[e] -= lr * d3[e / F3] * h2[e % F3];
     for (int e = tid; e < OUT * d.H3; e += THREADS) w4[e] -= lr * dout[e / d.H3] * h3[e % d.H3];
-    if (tid < d.H3) b3[tid] -= lr * d3[tid];
-    if (tid < OUT) b4[tid] -= lr * dout[tid];
+    for (int o = tid; o < d.H3; o += THREADS) b3[o] -= lr * d3[o];
+    for (int o = tid; o < OUT; o += THREADS) b4[o] -= lr * dout[o];
     __syncthreads();
     // ---- updates of H2 and H1 (their deltas are complete) ----
     for (int e = tid; e < d.M2 * d.K * KK; e += THREADS) {

@@ -36,3 +36,21 @@ def test_bias_relu_large_bias_gradient_and_noncontiguous(device):
     ref, (_, db_ref), _ = grads(bias_relu_reference, leaf(x.double()), leaf(bias.double()), weight=weight.double())
     close(out, ref, torch.float32)
     torch.testing.assert_close(db.double(), db_ref, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_gradient_passes_through_nan_like_torch(device, dtype):
+    # torch.relu keeps a NaN and its backward (threshold_backward: y <= 0 ? 0 : g) passes the
+    # gradient there; the kernel used to zero it (y > 0 ? g : 0), silently hiding where the NaN came from.
+    x = torch.tensor([[float("nan"), -1.0, 2.0, float("nan")], [0.5, float("nan"), -3.0, 0.0]])
+    x = x.view(2, 2, 2).to(device, dtype)  # [N, C, S]
+    bias = torch.tensor([0.0, 1.0], device=device)
+    out, (dx, db), weight = grads(bias_relu, leaf(x), leaf(bias))
+    ref, (dx_ref, db_ref), _ = grads(bias_relu_reference, leaf(x.double()), leaf(bias.double()),
+                                     weight=weight.double())
+    assert out.isnan().sum() == 3 and dx_ref.isfinite().all()
+    torch.testing.assert_close(dx.double().cpu(), dx_ref.cpu(), rtol=1.6e-2, atol=1e-2)
+    torch.testing.assert_close(db.double().cpu(), db_ref.cpu(), rtol=1.6e-2, atol=1e-2)
+    nan = x.isnan()
+    torch.testing.assert_close(dx[nan].double().cpu(), weight.to(dtype)[nan].double().cpu())  # g itself, not 0

@@ -19,6 +19,7 @@ POOL_CASES = [  # (shape, kernel, stride, padding)
     ((2, 3, 9, 11), 3, 1, 1),  # stride 1, padded
     ((2, 2, 8, 8), 2, 2, 0),  # non-overlapping
     ((1, 1, 7, 7), 5, 3, 2),
+    ((1, 2, 5, 6), 2, 1, 1),  # the output larger than the input (6x7 from 5x6): the 32-bit check covers both
 ]
 
 

@@ -88,6 +88,49 @@ def test_bad_arguments_are_clear_errors(call, message):
         call()
 
 
+def _saved_on_meta(name):
+    """The op's arguments on the CPU with one saved tensor moved to the meta device, and the op's
+    CPU kernel called directly (the dispatcher would send a CPU/CUDA mix to the CUDA kernel and a
+    CPU/meta mix to the fake): the kernel must refuse the foreign pointer rather than read it."""
+    op, args = cases("cpu")[name]
+    index = {"lrn_backward": 2, "softmax_xent_backward": 3, "maxpool_backward": 1}[name]
+    args = list(args)
+    args[index] = args[index].detach().to("meta")
+    cpu = torch._C.DispatchKeySet(torch._C.DispatchKey.CPU)
+    return (lambda *a: op.redispatch(cpu, *a)), args
+
+
+@pytest.mark.parametrize("name,message", [
+    ("lrn_backward", "lrn_backward: scale on meta, expected cpu"),
+    ("softmax_xent_backward", "softmax_xent_backward: lse on meta, expected cpu"),
+    ("maxpool_backward", "maxpool_backward: argmax on meta, expected cpu"),
+])
+def test_backward_ops_check_the_device_of_saved_tensors(name, message):
+    op, args = _saved_on_meta(name)
+    with pytest.raises(RuntimeError, match=message):
+        op(*args)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda lse: lse.double(), r"lse must be float32 \[4\], got Double"),
+    (lambda lse: lse[:3], r"lse must be float32 \[4\]"),
+])
+def test_softmax_xent_backward_checks_its_saved_lse(make, message):
+    op, args = cases("cpu")["softmax_xent_backward"]
+    args = list(args)
+    args[3] = make(args[3])
+    with pytest.raises(RuntimeError, match=message):
+        op(*args)
+
+
+def test_lrn_backward_checks_the_dtype_of_its_saved_scale():
+    op, args = cases("cpu")["lrn_backward"]
+    args = list(args)
+    args[2] = args[2].to(torch.bfloat16)
+    with pytest.raises(RuntimeError, match="lrn_backward: scale must be float32, got BFloat16"):
+        op(*args)
+
+
 def test_backward_ops_are_not_differentiable_twice():
     x = torch.randn(2, 6, 3, 3, requires_grad=True)
     (g,) = torch.autograd.grad(lrn(x).sum(), x, create_graph=True)
