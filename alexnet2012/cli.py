@@ -1,4 +1,4 @@
-"""The `alexnet2012` command: one AlexNet (or cuda-convnet) run from conf/alexnet2012.yaml.
+"""The `alexnet2012` command: one AlexNet (or cuda-convnet) run from conf/alexnet2012/alexnet2012.yaml.
 
 config -> recipe (the paper's, with any 2012-era tricks applied; recipe.py)
        -> image data, network and task (recipe.build_task) -> the shared loop (repro.train.fit)
@@ -20,26 +20,29 @@ from typing import Any
 
 import torch
 
-from repro.app import CONF_DIR, hydra_command  # noqa: F401  (CONF_DIR: tests compose the same tree)
+from repro.app import conf_dir, hydra_command, sweep_objective, with_holdout
 from repro.config import parse_seed
 from repro.train.distributed import broadcast_object, init_world, leave_world, local_device
 from repro.train.loop import fit
 from repro.train.run import claim_run
 
 from .data import load_image_data
+from .evaluation import make_evaluator
 from .recipe import build_task, check_devices, recipe_from_config
 
 # The trick groups (trick, trick2012) are declared in Python (modern_tricks):
 # Hydra finds them only once registered, which must happen before it composes.
-from modern_tricks import register_configs  # noqa: E402
+from modern_tricks import GROUP_BY_ERA, register_configs  # noqa: E402
 
-register_configs()
+register_configs("alexnet2012")  # this era's group only: --help lists this app's groups
+
+CONF_DIR = conf_dir("alexnet2012")  # this app's config tree (tests compose the same one)
 
 log = logging.getLogger("alexnet2012")
 
 
 def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
-    """``config`` is the plain (resolved) dict of conf/alexnet2012.yaml."""
+    """``config`` is the plain (resolved) dict of conf/alexnet2012/alexnet2012.yaml."""
     recipe = recipe_from_config(config)  # config mistakes stop every process before any joins the group
     seed = parse_seed(config["seed"])
     check_devices(recipe)  # a missing GPU is named before any data is read
@@ -56,6 +59,8 @@ def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
         data = load_image_data(recipe.data)
         log.info(f"data: {data.summary()}")
         built = build_task(recipe, data, seed)
+        if len(data.holdout_indices):
+            built.task.eval_sets = with_holdout(built.task.eval_sets, holdout_eval(recipe, data, built))
         counts = built.model.counts()
         label = recipe.model.name if recipe.model.arch == "cuda-convnet" else f"AlexNet ({recipe.model.variant})"
         log.info(f"{label}: {counts['total']:,} parameters")
@@ -66,6 +71,7 @@ def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
             "data": data.name,
             "n_train": len(data.train_indices),
             "n_test": len(data.val_indices),
+            "n_holdout": len(data.holdout_indices),  # data.val_size: training images held out for validation
             "num_classes": data.num_classes,
             "counts": counts,
             "parallel": {"mode": recipe.parallel.mode, "processes": world.size},
@@ -92,8 +98,21 @@ def _shared_run_dir(own: Path, world) -> Path:
     return shared
 
 
-# Returned to Hydra sweepers that optimise an objective.
-main = hydra_command("alexnet2012", run, objective=lambda metrics: metrics["final"]["val"]["error"])
+def holdout_eval(recipe, data, built):
+    """The validation split's evaluation: centre crops of the held-out training
+    images, as the `val` split is evaluated every pass (recipe.build_task)."""
+    device = recipe.trainer.device
+    stats = dataclasses.replace(data.stats, mean=data.stats.mean.to(device))
+    pin = recipe.data.pin_memory and torch.device(device).type == "cuda"
+    return make_evaluator(data.train, data.holdout_indices, stats, recipe.augment, built.task.loss_fn, crops="center",
+                          batch_size=recipe.eval.batch_size, device=device, workers=recipe.data.workers,
+                          pin_memory=pin)
+
+
+# Returned to Hydra sweepers that optimise an objective: the validation error, never the
+# error on ILSVRC-2012's `val` set, which plays the paper's test set.
+main = hydra_command("alexnet2012", run, foreign_groups={GROUP_BY_ERA["lecun1989"]: "lecun1989"},
+                     objective=sweep_objective)
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +21,7 @@ import torch
 
 from repro.data.cifar10 import load_cifar10
 from repro.data.errors import DataError
+from repro.data.holdout import stratified_holdout
 from repro.data.imagenet import IMAGENET_DIR, scan_imagenet
 from repro.data.root import resolve_data_root
 
@@ -56,12 +57,18 @@ class ImageDataConfig:
     # (0 = all of it); a fixed random subset makes ImageNet's first run cheaper.
     # Cached per data location and subset (see cache_dir).
     stats_images: int = 0
+    # Not in the paper: it reports ILSVRC-2012's validation set, which plays the test set
+    # here (`val`), and tunes on it. val_size > 0 holds that many training images out as
+    # a stratified validation split ("holdout"), drawn with val_seed, for choosing
+    # without a look at `val` (repro/data/holdout.py); 0 (the default) trains on them all.
+    val_size: int = 0
+    val_seed: int = 0
 
     def validate(self) -> None:
         if self.image_size < 8:
             raise ValueError("image_size must be >= 8")
-        if min(self.workers, self.n_train, self.n_val, self.stats_images, self.expected_classes) < 0:
-            raise ValueError("workers, n_train, n_val, stats_images and expected_classes must be >= 0")
+        if min(self.workers, self.n_train, self.n_val, self.stats_images, self.expected_classes, self.val_size) < 0:
+            raise ValueError("workers, n_train, n_val, stats_images, expected_classes and val_size must be >= 0")
         if self.name == "cifar10" and self.image_size != 32:
             raise ValueError("cifar10 images are 32x32: set data.image_size=32")
 
@@ -76,10 +83,13 @@ class ImageData:
     stats: ImageStats
     num_classes: int
     class_names: tuple[str, ...]
+    # Training images held out as the validation split (data.val_size); empty when there is none.
+    holdout_indices: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
 
     def summary(self) -> str:
+        held = f" (+{len(self.holdout_indices)} held out for validation)" if len(self.holdout_indices) else ""
         return (
-            f"{self.name}: {len(self.train_indices)} training / {len(self.val_indices)} validation images, "
+            f"{self.name}: {len(self.train_indices)} training{held} / {len(self.val_indices)} validation images, "
             f"{self.num_classes} classes, stored at {self.stats.size}x{self.stats.size}, "
             f"mean and PCA from {self.stats.count} images"
         )
@@ -120,6 +130,10 @@ def load_image_data(cfg: ImageDataConfig) -> ImageData:
     train, val, home = _datasets(cfg, root)
     train_idx = _subset(len(train), cfg.n_train, cfg.subset_seed)
     val_idx = _subset(len(val), cfg.n_val, cfg.subset_seed + 1)
+    holdout_idx = torch.empty(0, dtype=torch.long)
+    if cfg.val_size:  # carved before the statistics: the mean image and PCA never see a held-out image
+        keep, held = stratified_holdout(torch.as_tensor(train.labels)[train_idx], cfg.val_size, cfg.val_seed)
+        train_idx, holdout_idx = train_idx[keep], train_idx[held]
     stats_idx = train_idx if not cfg.stats_images else train_idx[_subset(len(train_idx), cfg.stats_images, cfg.subset_seed + 2)]
     stats = cached_stats(cfg, train, stats_idx, home)
     if stats.size != cfg.image_size:
@@ -133,6 +147,7 @@ def load_image_data(cfg: ImageDataConfig) -> ImageData:
         stats=stats,
         num_classes=train.num_classes,
         class_names=tuple(train.class_names),
+        holdout_indices=holdout_idx,
     )
 
 

@@ -66,7 +66,7 @@ class AlexNetConfig:
     # 2014, "One weird trick"): widths 64,192,384,256,256, no LRN, adaptive
     # average pooling to 6x6, dropout before fc6 and fc7.
     variant: Variant = "two_tower"
-    arch: Literal["alexnet"] = "alexnet"  # the family (conf/model/cc_*.yaml: "cuda-convnet")
+    arch: Literal["alexnet"] = "alexnet"  # the family (conf/alexnet2012/model/cc_*.yaml: "cuda-convnet")
     # The paper says 224x224 inputs but draws 55x55 conv1 maps, which an
     # 11x11 stride-4 kernel gives only from 227 without padding or from 224
     # with padding 2. We default to 224 crops + pad 2 and offer 227 (Caffe's

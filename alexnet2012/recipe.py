@@ -146,7 +146,7 @@ def recipe_from_config(cfg: Mapping[str, Any]) -> Recipe:
     return recipe
 
 
-# The trainer's default device is cuda (conf/trainer/alexnet2012.yaml): say how to run without one.
+# The trainer's default device is cuda (conf/alexnet2012/trainer/alexnet2012.yaml): say how to run without one.
 CPU_HINT = ("run on the CPU with trainer.device=cpu (alexnet2012's default device is cuda: add "
             "trainer.device=cpu to the command, or run `alexnet2012 experiment=alexnet_cifar10`, "
             "AlexNet on CIFAR-10 sized for a CPU)")
@@ -185,7 +185,7 @@ def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
     if recipe.trainer.channels_last:
         trained.to(memory_format=torch.channels_last)
     # cuda-convnet nets carry per-layer rates (optim.lr scales them all); AlexNet uses optim's for every layer,
-    # named so that optim.decay=weights (conf/optim/alexnet2012*.yaml) leaves the biases undecayed.
+    # named so that optim.decay=weights (conf/alexnet2012/optim/alexnet2012*.yaml) leaves the biases undecayed.
     params = (param_groups(trained, recipe.optim.lr) if isinstance(recipe.model, ConvNetConfig)
               else trained.named_parameters())
     optimizer = build_optimizer(params, recipe.optim)

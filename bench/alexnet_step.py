@@ -37,6 +37,7 @@ from alexnet2012.data import ImageData  # noqa: E402
 from alexnet2012.datasets import ArrayDataset  # noqa: E402
 from alexnet2012.recipe import build_task, recipe_from_config  # noqa: E402
 from alexnet2012.stats import compute_stats  # noqa: E402
+import repro.app  # noqa: E402,F401  (registers the resolver the app configs use for the shared config folder)
 from repro.report.markdown import table  # noqa: E402
 from repro.train.atomic import write_text_atomic  # noqa: E402
 from repro.train.environment import cpu_name, git_state  # noqa: E402
@@ -45,6 +46,9 @@ from repro.train.record import RunDir  # noqa: E402
 
 # name: (overrides, needs a GPU, image size). The first row is the baseline of the ratios.
 VARIANTS = {
+    # Before issue 22: LRN through autograd of torch's F.local_response_norm composite (avg_pool3d of the
+    # squares), about half of a CPU step. The row under it is the code's default (the closed-form LRN on the CPU).
+    "paper two_tower, CPU fp32, LRN as F.local_response_norm (before)": (["model.ops.lrn=torch_composite"], False, 256),
     "paper two_tower, CPU fp32": ([], False, 256),
     "one_tower, CPU fp32": (["model.variant=one_tower"], False, 256),
     "torchvision, CPU fp32": (["model.variant=torchvision"], False, 256),
@@ -76,7 +80,7 @@ def config_for(overrides: list[str]) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "conf" / "alexnet2012"), version_base="1.3"):
         cfg = compose(config_name="alexnet2012", overrides=overrides)
     return OmegaConf.to_container(cfg, resolve=True)
 

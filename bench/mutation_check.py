@@ -51,18 +51,18 @@ class Mutant:
 L89, A12 = "tests/lecun1989", "tests/alexnet2012"
 MUTANTS: tuple[Mutant, ...] = (
     # --- the paper recipes as conf/ composes them
-    Mutant("lecun_pad_zero", "conf/model/lecun1989.yaml: pad_value 0 instead of -1",
+    Mutant("lecun_pad_zero", "conf/lecun1989/model/lecun1989.yaml: pad_value 0 instead of -1",
            (f"{L89}/test_paper_recipe.py", f"{L89}/test_experiment.py"),
-           "conf/model/lecun1989.yaml", "pad_value: -1.0 ", "pad_value: 0.0  "),
-    Mutant("lecun_init_sqrt", "conf/model/lecun1989.yaml: init_fan_in_power 0.5 instead of 1.0",
+           "conf/lecun1989/model/lecun1989.yaml", "pad_value: -1.0 ", "pad_value: 0.0  "),
+    Mutant("lecun_init_sqrt", "conf/lecun1989/model/lecun1989.yaml: init_fan_in_power 0.5 instead of 1.0",
            (f"{L89}/test_paper_recipe.py", f"{L89}/test_experiment.py"),
-           "conf/model/lecun1989.yaml", "init_fan_in_power: 1.0 ", "init_fan_in_power: 0.5 "),
-    Mutant("alexnet_dropout_zero", "conf/model/alexnet2012.yaml: dropout 0 instead of 0.5",
+           "conf/lecun1989/model/lecun1989.yaml", "init_fan_in_power: 1.0 ", "init_fan_in_power: 0.5 "),
+    Mutant("alexnet_dropout_zero", "conf/alexnet2012/model/alexnet2012.yaml: dropout 0 instead of 0.5",
            (f"{A12}/test_paper_recipe.py", f"{A12}/test_experiment.py"),
-           "conf/model/alexnet2012.yaml", "dropout: 0.5 ", "dropout: 0.0 "),
-    Mutant("alexnet_lrn_k_one", "conf/model/alexnet2012.yaml: LRN k 1 instead of 2",
+           "conf/alexnet2012/model/alexnet2012.yaml", "dropout: 0.5 ", "dropout: 0.0 "),
+    Mutant("alexnet_lrn_k_one", "conf/alexnet2012/model/alexnet2012.yaml: LRN k 1 instead of 2",
            (f"{A12}/test_paper_recipe.py", f"{A12}/test_experiment.py"),
-           "conf/model/alexnet2012.yaml", "lrn_k: 2.0 ", "lrn_k: 1.0 "),
+           "conf/alexnet2012/model/alexnet2012.yaml", "lrn_k: 2.0 ", "lrn_k: 1.0 "),
     # --- H2 connectivity
     Mutant("dense_mask_all_ones", "lecun1989/connectivity.py: dense_mask returns all ones",
            (f"{L89}/test_model.py", f"{L89}/test_connectivity_oracle.py"),

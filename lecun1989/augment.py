@@ -1,7 +1,9 @@
 """Training-time random shifts of the digits (trick augment_shift; the 1989 paper trains on the digits as they are).
 
-Draws come from the global torch RNG, which the training loop seeds and
-checkpoints, so an augmented run is repeatable and resumes exactly.
+On the eager backend the draws come from the global torch RNG, which the
+training loop seeds and checkpoints, so an augmented run is repeatable and
+resumes exactly; the fused backend draws them from its counter-based generator
+keyed by (seed, pass, step) (fused/counter_rng.py) and shifts with `shift_by`.
 """
 
 from __future__ import annotations
@@ -37,8 +39,18 @@ def random_shift(x: torch.Tensor, shift: int, fill: float = -1.0, wrap: bool = F
     [-shift, shift]^2: ``out[b, :, i, j] = x[b, :, i - dy, j - dx]``."""
     if shift == 0:
         return x
+    d = torch.randint(-shift, shift + 1, (x.shape[0], 2), device=x.device)
+    return shift_by(x, d, fill, wrap)
+
+
+def shift_by(x: torch.Tensor, d: torch.Tensor, fill: float = -1.0, wrap: bool = False) -> torch.Tensor:
+    """Translate each image of ``x`` [B, C, H, W] by the given (dy, dx) row of ``d`` [B, 2]
+    (the fused backend draws them from its counter-based generator: fused/counter_rng.py)."""
     b, _, h, w = x.shape
-    d = torch.randint(-shift, shift + 1, (b, 2), device=x.device)
+    shift = int(d.abs().max()) if d.numel() else 0
+    if shift == 0:
+        return x
+    d = d.to(x.device)
     rows = torch.arange(h, device=x.device)[None, :] - d[:, :1]  # [B, H] source row of each output row
     cols = torch.arange(w, device=x.device)[None, :] - d[:, 1:]
     if wrap:

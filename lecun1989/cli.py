@@ -1,4 +1,4 @@
-"""The `lecun1989` command: one 1989 run from conf/lecun1989.yaml, read top to bottom.
+"""The `lecun1989` command: one 1989 run from conf/lecun1989/lecun1989.yaml, read top to bottom.
 
 config -> recipe (the paper's, with any modern tricks applied; recipe.py)
        -> data, network and task (recipe.build_task) -> the shared loop (repro.train.fit)
@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from repro.app import CONF_DIR, hydra_command  # noqa: F401  (CONF_DIR: tests compose the same tree)
+from repro.app import conf_dir, hydra_command, sweep_objective, with_holdout
 from repro.config import parse_seed
 from repro.train.loop import fit
 from repro.train.run import claim_run
@@ -26,15 +26,17 @@ from .recipe import build_task, check_devices, recipe_from_config
 
 # The trick groups (trick, trick2012) are declared in Python (modern_tricks):
 # Hydra finds them only once registered, which must happen before it composes.
-from modern_tricks import register_configs  # noqa: E402
+from modern_tricks import GROUP_BY_ERA, register_configs  # noqa: E402
 
-register_configs()
+register_configs("lecun1989")  # this era's group only: --help lists this app's groups
+
+CONF_DIR = conf_dir("lecun1989")  # this app's config tree (tests compose the same one)
 
 log = logging.getLogger("lecun1989")
 
 
 def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
-    """``config`` is the plain (resolved) dict of conf/lecun1989.yaml."""
+    """``config`` is the plain (resolved) dict of conf/lecun1989/lecun1989.yaml."""
     recipe, tricks = recipe_from_config(config)
     seed = parse_seed(config["seed"])
     check_devices(recipe)  # a missing GPU is named before any data is read
@@ -47,6 +49,8 @@ def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
         digits = load_data(recipe.data)
         log.info(f"data: {digits.summary()}")
         task, model, backend = build_task(recipe, digits, seed)
+        if len(digits.y_val):
+            task.eval_sets = with_holdout(task.eval_sets, holdout_eval(recipe, backend, model, digits))
         log.info("model counts:\n" + describe_counts(model))
         if tricks:
             log.info("tricks (in the order applied): " + ", ".join(t.name for t in tricks))
@@ -57,6 +61,7 @@ def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
             "data": digits.name,
             "n_train": len(digits.y_train),
             "n_test": len(digits.y_test),
+            "n_holdout": len(digits.y_val),  # data.val_size: training digits held out for validation
             "counts": model.counts(),
             "backend": backend,
             "tricks": [{"name": t.name, "params": dataclasses.asdict(t.params), "changed": list(t.changed)} for t in tricks],
@@ -67,8 +72,20 @@ def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
                    log=log.info, on_step=on_step)
 
 
-# Returned to Hydra sweepers that optimise an objective.
-main = hydra_command("lecun1989", run, objective=lambda metrics: metrics["final"]["test"]["error"])
+def holdout_eval(recipe, backend: str, model, digits):
+    """The validation split's evaluation, as the era evaluates its other splits
+    (the fused kernel's forward on fused_cpu)."""
+    from . import recipe as era
+
+    split = {"holdout": (digits.x_val, digits.y_val)}
+    if hasattr(era, "eval_sets"):
+        split = era.eval_sets(backend, model, split, recipe.loss_fn(), recipe.trainer.eval_batch_size)
+    return split["holdout"]
+
+
+# Returned to Hydra sweepers that optimise an objective: the validation error, never the test error.
+main = hydra_command("lecun1989", run, foreign_groups={GROUP_BY_ERA["alexnet2012"]: "alexnet2012"},
+                     objective=sweep_objective)
 
 if __name__ == "__main__":
     main()

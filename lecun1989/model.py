@@ -169,11 +169,13 @@ class Net1989(nn.Module):
             self.out_b.fill_(cfg.output_bias)
 
     # -- forward ----------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)["out"]
+    def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.layers(x, dropout_mask)["out"]
 
-    def layers(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every layer's activations for a [B, 1, 16, 16] batch."""
+    def layers(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Every layer's activations for a [B, 1, 16, 16] batch. ``dropout_mask`` [B, h2*16]
+        (0 or 1/(1-p)) replaces dropout's own draw in training mode: the eager replay of a
+        fused run's draws (fused/reference.py)."""
         if x.dim() != 4 or x.shape[1:] != (1, self.INPUT_SIZE, self.INPUT_SIZE):
             raise ValueError(f"expected input [B, 1, 16, 16], got {list(x.shape)}")
         p, s = self.PAD, self.STRIDE
@@ -181,7 +183,9 @@ class Net1989(nn.Module):
         h1 = self._act(self._norm("h1", F.conv2d(x, self.h1_w, stride=s) + self.h1_b))
         h2 = self._act(self._norm("h2", self.h2_conv(h1) + self.h2_b))
         flat = h2.flatten(1)
-        if self.cfg.dropout > 0:
+        if self.cfg.dropout > 0 and self.training and dropout_mask is not None:
+            flat = flat * dropout_mask
+        elif self.cfg.dropout > 0:
             flat = F.dropout(flat, self.cfg.dropout, self.training)
         h3 = self._act(self._norm("h3", F.linear(flat, self.h3_w, self.h3_b)))
         out = self._out_act(F.linear(h3, self.out_w, self.out_b))

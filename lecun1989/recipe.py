@@ -35,9 +35,10 @@ class TrainerConfig(shared.TrainerConfig):
 
     # How the training steps run. "eager": one PyTorch forward/backward/step per
     # example (the reference). fused_cpu / cuda_persistent: the same per-example
-    # SGD in one C++ or CUDA kernel call per chunk of steps (fused/). auto: the
-    # fused backend of the device when it supports the recipe, else eager.
-    backend: str = "eager"
+    # steps in one C++ or CUDA kernel call per chunk of steps (fused/). auto (the
+    # default): the fused backend of the device when it supports the recipe (on the
+    # CPU every per-example trick; batched tricks are not), else eager.
+    backend: str = "auto"
     # Fused backends run this many steps per call (0 = up to the next checkpoint
     # or the end of the pass). Interrupts and progress are handled between calls.
     fused_chunk_steps: int = 0
@@ -114,11 +115,13 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
     model = build_model(recipe.model, seed).to(device)
     optimizer = build_optimizer(model.parameters(), recipe.optim)
     aug, trainer = recipe.augment, recipe.trainer
-    # The fused kernels compute in float32: mixed precision runs eager.
-    requested = "eager" if trainer.backend == "auto" and trainer.precision != "fp32" else trainer.backend
-    backend = resolve_backend(requested, model, optimizer, recipe.loss, trainer.batch_size)
+    # The fused kernels compute in float32 on per-example steps: the batched tricks
+    # (minibatch, batchnorm, mixed_precision) run eager under auto, and are refused by name otherwise.
+    backend = resolve_backend(trainer.backend, model, optimizer, recipe.loss, trainer.batch_size, trainer.precision)
+    # Eager draws shifts from torch's global RNG; fused from its counter-based generator (FusedStepper).
     shift = (lambda x: random_shift(x, aug.shift, aug.fill, aug.wrap)) if aug.active else None
-    steps = fused_steps(backend, model, optimizer, recipe.loss, trainer.batch_size)
+    steps = fused_steps(backend, model, optimizer, recipe.loss, trainer.batch_size,
+                        label_smoothing=recipe.label_smoothing, seed=seed, precision=trainer.precision)
     splits = {"train": (digits.x_train, digits.y_train), "test": (digits.x_test, digits.y_test)}
     task = TrainTask(
         model=model,
@@ -128,7 +131,7 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
         eval_sets=eval_sets(backend, model, splits, recipe.loss_fn(), trainer.eval_batch_size),
         scheduler=build_scheduler(optimizer, recipe.optim, recipe.trainer.epochs),
         batch_transform=shift,
-        stepper=FusedStepper(steps, shift, trainer.fused_chunk_steps, trainer.checkpoint_every_steps) if steps else None,
+        stepper=FusedStepper(steps, aug, seed, trainer.fused_chunk_steps, trainer.checkpoint_every_steps) if steps else None,
         finish=lambda path: save_artifacts(path, model, digits.x_test.to(device), digits.y_test.to(device)),
     )
     return task, model, backend

@@ -5,7 +5,7 @@ Each trick is one option of its era's group (`trick` for lecun1989,
 `<group>.<name>`, holding its params dataclass's defaults. So
 
     lecun1989 trick=[softmax_ce,adamw] trick.dropout.p=0.5
-    defaults: [override /trick: [softmax_ce, adamw]]      (conf/row/**, conf/experiment/**)
+    defaults: [override /trick: [softmax_ce, adamw]]      (conf/<era>/row/**, conf/<era>/experiment/**)
 
 compose exactly as the YAML files conf/trick/<name>.yaml did (`# @package
 trick.<name>`); there are no such files any more. The options hold plain
@@ -14,8 +14,10 @@ values, as the YAML did: the era reads them into the params dataclass
 types and ranges.
 
 Hydra reads the ConfigStore when it composes, so an app calls
-`register_configs()` before that: at import, as lecun1989/cli.py and
-alexnet2012/cli.py do (tests: tests/conftest.py).
+`register_configs(era)` before that: at import, as lecun1989/cli.py and
+alexnet2012/cli.py do, each for its own era only (the store is global to a
+process, and `lecun1989 --help` lists only the 1989 groups); tests compose both
+eras in one process and register every era (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -23,15 +25,21 @@ from __future__ import annotations
 from .trick import GROUP_BY_ERA, TRICKS_BY_ERA
 
 
-def register_configs() -> None:
-    """Store every trick of every era as an option of its Hydra group.
+def register_configs(*eras: str) -> None:
+    """Store every trick of the given eras (default: every era) as an option of
+    its era's Hydra group.
 
     Idempotent: each call stores the same nodes under the same names again.
     """
     from hydra.core.config_store import ConfigStore
 
+    unknown = set(eras) - set(TRICKS_BY_ERA)
+    if unknown:
+        raise ValueError(f"no trick catalogue for {sorted(unknown)}; eras: {sorted(TRICKS_BY_ERA)}")
     store = ConfigStore.instance()
     for era, catalogue in TRICKS_BY_ERA.items():
+        if eras and era not in eras:
+            continue
         group = GROUP_BY_ERA[era]
         for name, trick in catalogue.items():
             store.store(group=group, name=name, node=trick.defaults(), package=f"{group}.{name}",

@@ -1,4 +1,4 @@
-"""The Hydra app every era's command shares: compose conf/<config_name>.yaml,
+"""The Hydra app every era's command shares: compose conf/<app>/<app>.yaml,
 resolve it to a plain dict, run the era's `run(config, run_dir)` with user
 errors turned into one line, and hand the sweep objective back to Hydra.
 
@@ -7,6 +7,14 @@ switched off in the era configs (`hydra.output_subdir: null`), because Hydra
 writes it before the job runs, over the record of a finished or locked run
 folder. The app hands the same three files, with the same text, to the run
 (`repro.train.run.provenance`), which writes them once it owns the folder.
+
+Each app has its own config tree, conf/<app>/ (so `lecun1989 --help` lists only
+the 1989 groups, and `lecun1989 data=cifar10` is refused before any folder is
+made); what both apps share (Hydra's logging and launcher configs) lives in
+conf/shared/, which each app's primary config puts on Hydra's search path as
+`${repro.shared_conf:}`: an absolute file:// path, so the apps run from any
+working directory. The `logger` group, also both apps', is stored in Hydra's
+ConfigStore (repro/train/logger.py), which --help lists for every app.
 """
 
 from __future__ import annotations
@@ -24,20 +32,34 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from .cli_errors import report_user_errors, sweep_interrupts
+from .train.logger import register_configs as register_logger_configs
 from .train.run import PROVENANCE_DIR, provenance
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+CONF_ROOT = Path(__file__).resolve().parents[1] / "conf"
+SHARED_CONF_DIR = CONF_ROOT / "shared"
+
+
+def conf_dir(app: str) -> str:
+    """The config tree of one app: conf/<app>/, holding <app>.yaml and its groups."""
+    return str(CONF_ROOT / app)
+
+
+# Resolved by Hydra when it reads `hydra.searchpath` of a primary config.
+OmegaConf.register_new_resolver("repro.shared_conf", lambda: SHARED_CONF_DIR.as_uri(), replace=True)
+register_logger_configs()  # the `logger` group, both apps' (repro/train/logger.py)
 
 Run = Callable[[Mapping[str, Any], Path], Mapping[str, Any]]
 
 
-def hydra_command(config_name: str, run: Run, objective: Callable[[Mapping[str, Any]], float]) -> Callable[[], None]:
+def hydra_command(config_name: str, run: Run, objective: Callable[[Mapping[str, Any]], float],
+                  foreign_groups: Mapping[str, str] | None = None) -> Callable[[], None]:
     """The console-script entry point of one era: ``run`` trains into the run
     directory and returns the final metrics; ``objective(metrics)`` is the value
-    returned to Hydra sweepers that optimise one."""
+    returned to Hydra sweepers that optimise one. ``foreign_groups``: other apps'
+    Python-registered groups (group -> app), refused by name."""
     log = logging.getLogger(config_name)
 
-    @hydra.main(config_path=CONF_DIR, config_name=config_name, version_base="1.3")
+    @hydra.main(config_path=conf_dir(config_name), config_name=config_name, version_base="1.3")
     def _main(cfg: DictConfig) -> float:
         config = OmegaConf.to_container(cfg, resolve=True)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -48,20 +70,50 @@ def hydra_command(config_name: str, run: Run, objective: Callable[[Mapping[str, 
         return float("nan") if metrics.get("status") == "diverged" else float(objective(metrics))
 
     def main() -> None:
-        refuse_bad_command_line(sys.argv[1:])
+        refuse_bad_command_line(config_name, sys.argv[1:], foreign_groups)
         with sweep_interrupts(sys.argv[1:]):  # a sweep: one resume command for all its jobs
             _main()
 
     return main
 
 
-def refuse_bad_command_line(args: list[str]) -> None:
+HOLDOUT = "holdout"  # the validation split carved from the training data (data.val_size)
+
+
+def sweep_objective(metrics: Mapping[str, Any]) -> float:
+    """The value a run returns to a Hydra sweeper that minimises one (Optuna...):
+    the error on the validation split carved from the training data when the run
+    has one (data.val_size > 0), else the final training loss (the train split's
+    loss after the last pass where the era evaluates it, else the last pass's mean
+    training loss). Never a test error: choices are made without a look at the test set."""
+    final = metrics.get("final") or {}
+    if HOLDOUT in final:
+        return float(final[HOLDOUT]["error"])
+    if "train" in final and "loss" in final["train"]:
+        return float(final["train"]["loss"])
+    return float(metrics["final_train_step_loss"])
+
+
+def with_holdout(eval_sets: Mapping[str, Any], holdout: Any) -> dict[str, Any]:
+    """The era's evaluation splits with the validation split added after `train`
+    (first when there is none): the order of the log lines and history columns."""
+    out: dict[str, Any] = {} if "train" in eval_sets else {HOLDOUT: holdout}
+    for name, split in eval_sets.items():
+        out[name] = split
+        if name == "train":
+            out[HOLDOUT] = holdout
+    return out
+
+
+def refuse_bad_command_line(app: str, args: list[str], foreign_groups: Mapping[str, str] | None = None) -> None:
     """One `error:` line and exit 2 for what Hydra rejects before the app runs
-    (an unknown group option, an unwritable run directory: repro/precheck.py)."""
+    (an unknown group option, another app's group, an unwritable run directory:
+    repro/precheck.py)."""
     from .cli_errors import EXIT_USER_ERROR
     from .precheck import check_command_line
 
-    message = check_command_line(CONF_DIR, args)
+    others = {p.name: p for p in CONF_ROOT.iterdir() if p.is_dir() and p.name not in (app, SHARED_CONF_DIR.name)}
+    message = check_command_line([conf_dir(app), SHARED_CONF_DIR], args, others, foreign_groups)
     if message is not None:
         print(f"error: {message}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
@@ -85,7 +137,7 @@ def hydra_files(task_cfg: DictConfig) -> dict[str, str]:
 
 
 class RunLogFile(logging.FileHandler):
-    """The run folder's cli.log (conf/hydra/job_logging/repro.yaml), opened at the
+    """The run folder's cli.log (conf/shared/hydra/job_logging/repro.yaml), opened at the
     first message instead of at start-up, so a run refused before it logs
     anything (the folder finished, interrupted or locked) leaves the folder as it was."""
 

@@ -16,6 +16,7 @@ import pandas as pd
 from repro.report.collect import Skipped, collect, find_run_dirs
 from repro.report.index import write_index
 from repro.report.reporter import Reporter, ReporterError, reporter_for, reporters
+from repro.report.rows import resolve
 from repro.report.run_table import write_run_table
 from repro.train.record import RecordError, read_record
 
@@ -84,8 +85,29 @@ def _collection_dir(path: Path, roots: Sequence[Path]) -> Path:
     return Path(path).parent
 
 
+RESULTS = Path("results")  # the committed results: results/REPORT.md is only rewritten from all of them
+
+
+def default_roots() -> tuple[list[Path], list[Path]]:
+    """Everything under results/ that holds run records: (folders of collections, as each era's
+    reporter names them plus any other results/*/runs; folders of per-run-table sweeps)."""
+    tables = default_run_tables()
+    runs = default_runs()
+    known = {p.resolve() for p in runs + tables}
+    extra = [p for p in sorted(RESULTS.glob("*/runs")) if p.is_dir() and p.resolve() not in known]
+    return runs + extra, tables
+
+
 def _write_report(args: argparse.Namespace) -> int:
-    roots = [Path(r) for r in (args.runs or default_runs())]
+    given = bool(args.runs)
+    named_tables = args.run_tables is not None
+    table_roots = list(args.run_tables or [])
+    if given:
+        roots = [Path(r) for r in args.runs]
+    else:
+        roots, defaults = default_roots()
+        if not named_tables:
+            table_roots = [p for p in defaults if p.is_dir()]  # a missing default is fine
     try:
         runs, skipped = collect(roots)
     except FileNotFoundError as exc:
@@ -94,11 +116,13 @@ def _write_report(args: argparse.Namespace) -> int:
     print(f"collected {len(runs)} finished run(s); skipped {len(skipped)}")
     for s in skipped:
         print(f"  skipped {s.path}: {s.reason}")
-    out = Path(args.out)
+    # --out: <out>/<era>/; else, with folders, each sweep's report beside it (<sweep>/report/);
+    # without folders, results/ itself (and results/REPORT.md).
+    out = Path(args.out) if args.out is not None else (None if given else RESULTS)
     key = lambda p: collection_of(p, roots)[1]  # noqa: E731
     collections = sorted({key(Path(r)) for r in (runs["run"] if len(runs) else [])} | {key(s.path) for s in skipped})
     # Each collection's reporter, by its records' era; all found before anything is written.
-    plan: list[tuple[str, Reporter, pd.DataFrame, list[Skipped]]] = []
+    plan: list[tuple[str, Reporter, pd.DataFrame, list[Skipped], Path]] = []
     for name in collections:
         mine = runs[[key(Path(r)) == name for r in runs["run"]]] if len(runs) else pd.DataFrame()
         lost: list[Skipped] = [s for s in skipped if key(s.path) == name]
@@ -109,40 +133,77 @@ def _write_report(args: argparse.Namespace) -> int:
             _era_of_records([s.path for s in lost]) or _era_by_root(collection_of(lost[0].path, roots)[0]))
         if era is None:
             raise ReporterError(f"cannot tell the era of the run records under {where} (none finished)")
-        plan.append((name, reporter_for(era, where), mine, lost))
-    sweeps = _run_table_sweeps(args)
+        plan.append((name, reporter_for(era, where), mine, lost, where))
+    sweeps = _run_table_sweeps(table_roots)
+    read = [(where, name) for name, _, _, _, where in plan] + [(sweep, sweep.name) for _, sweep, _ in sweeps]
+    if not given:
+        print("read run records from:")
+        for root in roots + table_roots:
+            mine = sorted(n for w, n in read if w == root or root in w.parents)
+            print(f"  {root}: {len(mine)} folder(s){': ' + ', '.join(mine) if mine else ''}")
+        yours = [d for d in ("multirun", "outputs") if Path(d).is_dir()]
+        if yours:  # where the commands write: never mixed into the committed results
+            print(f"  not read: {', '.join(d + '/' for d in yours)} (your runs; report one sweep with "
+                  "`repro report multirun/<app>/<sweep>`)")
     written: list[Path] = []
-    for name, reporter, mine, lost in plan:
+    for name, reporter, mine, lost, where in plan:
+        out_dir = out / reporter.era if out is not None else where / "report"
+        if reporter.experiment is None and reporter.plain is None and (reporter.sweep_table or reporter.run_tables):
+            # An era whose sweeps are tables of their own (AlexNet: one row per run, val and val10).
+            stem = out_dir / name
+            own = reporter.sweep_table(where, stem) if reporter.sweep_table else None
+            out_dir.mkdir(parents=True, exist_ok=True)
+            written += own if own is not None else write_run_table([where], stem)
+            continue
         tables = sorted(set(mine["table"])) if len(mine) else [""]
         for table_name in tables:
-            rows = mine[mine["table"] == table_name] if len(mine) else mine
+            rows_ = mine[mine["table"] == table_name] if len(mine) else mine
+            rows_, lost_ = resolve(rows_, lost)
+            for dup in lost_[len(lost):]:
+                print(f"  not counted: {dup.path}: {dup.reason}")
             if table_name and reporter.experiment is not None:
-                written += reporter.experiment(table_name, rows, lost, out / reporter.era)
+                written += reporter.experiment(table_name, rows_, lost_, out_dir)
             elif not table_name and reporter.plain is not None:
-                written += reporter.plain(rows, lost, out / reporter.era, name=args.name, stem=args.stem or name)
+                written += reporter.plain(rows_, lost_, out_dir, name=args.name, stem=args.stem or name)
             else:
                 print(f"  {name}: the {reporter.era} reporter has no table for "
                       f"{'experiment ' + table_name if table_name else 'plain runs'}")
     for root, sweep, reporter in sweeps:
         # <out>/<DIR's parent name>/<sweep>: the era's own table for the sweep, or the per-run one.
-        stem = out / root.resolve().parent.name / sweep.name
+        stem = (out / root.resolve().parent.name if out is not None else sweep / "report") / sweep.name
+        stem.parent.mkdir(parents=True, exist_ok=True)
         own = reporter.sweep_table(sweep, stem) if reporter is not None and reporter.sweep_table else None
         written += own if own is not None else write_run_table([sweep], stem)
-    tricks = [t for r in reporters().values() for t in r.tricks()]
-    written.append(write_index(out, written, tricks))
+    if out is not None and (not given or out.resolve() != RESULTS.resolve()):
+        tricks = [t for r in reporters().values() for t in r.tricks()]
+        kept = _still_there(out, written) if not given else []
+        written.append(write_index(out, written, tricks, kept=kept))
+    elif out is not None:
+        print(f"  {out / 'REPORT.md'} left as it is: it is regenerated from everything under {RESULTS}/ "
+              "by `repro report` without folders")
     for path in written:
         print(f"wrote {path}")
     return 0
 
 
-def _run_table_sweeps(args: argparse.Namespace) -> list[tuple[Path, Path, Reporter | None]]:
+def _still_there(out: Path, written: Sequence[Path]) -> list[Path]:
+    """Tables under ``out`` this report did not write (their records not found this time): kept in
+    the index, marked so, rather than silently dropped."""
+    done = {Path(p).resolve() for p in written}
+    found = []
+    for path in sorted(out.glob("*/*.md")):
+        if path.parent.name in ("bench", "runs") or path.resolve() in done:
+            continue
+        found.append(path)
+    return found
+
+
+def _run_table_sweeps(roots: Sequence[Path]) -> list[tuple[Path, Path, Reporter | None]]:
     """(root, sweep folder, its era's reporter) for each sweep folder under the run-table roots."""
-    roots = args.run_tables if args.run_tables is not None else ([] if args.runs else default_run_tables())
     found = []
     for root in map(Path, roots):
         if not root.is_dir():
-            if args.run_tables is not None:  # named on the command line: say so; a missing default is fine
-                print(f"  no run records under {root}")
+            print(f"  no run records under {root}")
             continue
         for sweep in sorted(p for p in root.iterdir() if p.is_dir()):
             era = _era_of_records(find_run_dirs([sweep]))
@@ -165,14 +226,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="repro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     report = sub.add_parser(
-        "report", help="turn run records into tables and plots under results/, linked from results/REPORT.md"
+        "report", help="turn run records into tables and plots: a sweep's beside it (SWEEP/report/), or, "
+                       "without folders, everything under results/ into results/ and results/REPORT.md",
+        description="repro report multirun/lecun1989/<sweep>  writes <sweep>/report/ (tables, error plot, learning "
+                    "curves). repro report  (no folders) regenerates results/ from every run record under results/ "
+                    "and rewrites results/REPORT.md, saying which folders it read.",
     )
     report.add_argument("runs", nargs="*", type=Path,
-                        help="directories searched (recursively) for run records; each folder directly below one "
-                             "(a sweep) becomes one table, named after its experiment (`table` in the records) or, "
-                             "for plain runs, after the folder (default: the committed runs each era's reporter "
-                             "names, e.g. results/lecun1989/runs)")
-    report.add_argument("--out", default="results", help="output root (default: results)")
+                        help="directories searched (recursively) for run records: a sweep folder, or a folder of "
+                             "sweeps (each folder directly below it is one sweep); each sweep becomes one table, "
+                             "named after its experiment (`table` in the records) or, for plain runs, after the "
+                             "folder, written beside it in <sweep>/report/ (or under --out); results/REPORT.md is "
+                             "never touched (default: everything under results/: each era's committed runs and "
+                             "any other results/*/runs)")
+    report.add_argument("--out", default=None,
+                        help="output root: <out>/<era>/<table>.md and plots, and <out>/REPORT.md linking them "
+                             "(default: beside each sweep given; without folders: results)")
     report.add_argument("--name", default="baseline",
                         help="plain runs (no experiment): which configuration name to tabulate (default: baseline)")
     report.add_argument("--stem", default=None, help="plain runs: output file stem (default: the folder's name)")

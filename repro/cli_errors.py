@@ -151,8 +151,18 @@ def _single_run(run_dir: Path, argv: list[str]):
         print(f"\n{_unsaved(run_dir)}{hint}", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except (DataError, ConfigError, ResumeError) as exc:
+        _remove_if_empty(run_dir)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    """Hydra makes the run folder before the app runs; a run refused before it
+    wrote anything (no GPU, a bad value) leaves no empty folder behind."""
+    try:
+        run_dir.rmdir()  # only ever succeeds on an empty folder
+    except OSError:
+        pass
 
 
 def _unsaved(run_dir: Path) -> str:

@@ -2,9 +2,12 @@
 and said in one line: an unknown option of a config group (listing the valid
 ones) and a run directory that cannot be created.
 
-Generic over apps: a group's options are its conf/<group>/*.yaml files plus
-what is registered in Hydra's ConfigStore under that group (the trick groups).
-Anything this module cannot read with certainty is left to Hydra.
+Generic over apps: a group's options are its <dir>/<group>/*.yaml files in the
+app's config folders (its own tree and the shared one) plus what is registered
+in Hydra's ConfigStore under that group (the trick groups). A group or option
+that belongs to another app (`lecun1989 data=cifar10`, `lecun1989 trick2012=...`)
+is named as that app's. Anything this module cannot read with certainty is left
+to Hydra.
 """
 
 from __future__ import annotations
@@ -13,20 +16,36 @@ import contextlib
 import io
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 
+PathLike = str | os.PathLike[str]
 
-def group_options(conf_dir: str | os.PathLike[str], group: str) -> list[str] | None:
-    """The options of config group ``group`` (``trick``, ``model/ops``...),
+
+def _dirs(conf_dirs: PathLike | Sequence[PathLike]) -> list[Path]:
+    return [Path(conf_dirs)] if isinstance(conf_dirs, (str, os.PathLike)) else [Path(d) for d in conf_dirs]
+
+
+def _file_options(conf_dirs: PathLike | Sequence[PathLike], group: str) -> set[str] | None:
+    found, options = False, set()
+    for folder in (d / group for d in _dirs(conf_dirs)):
+        if folder.is_dir():
+            found = True
+            options.update(p.stem for p in folder.glob("*.yaml") if p.is_file())
+    return options if found else None
+
+
+def group_options(conf_dirs: PathLike | Sequence[PathLike], group: str, store: bool = True) -> list[str] | None:
+    """The options of config group ``group`` (``trick``, ``model/ops``...) in
+    the config folders ``conf_dirs`` (and, with ``store``, Hydra's ConfigStore),
     sorted; None if no such group exists."""
-    found = False
-    options: set[str] = set()
-    folder = Path(conf_dir) / group
-    if folder.is_dir():
-        found = True
-        options.update(p.stem for p in folder.glob("*.yaml") if p.is_file())
+    files = _file_options(conf_dirs, group)
+    found = files is not None
+    options: set[str] = set(files or ())
+    if not store:
+        return sorted(options) if found else None
     node = ConfigStore.instance().repo
     for part in group.split("/"):
         node = node.get(part) if isinstance(node, dict) else None
@@ -68,18 +87,31 @@ def _chosen_names(override) -> list[str]:
     return names
 
 
-def unknown_option(conf_dir: str | os.PathLike[str], overrides) -> str | None:
-    """The message for the first override naming an option its group does not have."""
+def unknown_option(conf_dirs: PathLike | Sequence[PathLike], overrides,
+                   others: Mapping[str, PathLike] | None = None,
+                   foreign_groups: Mapping[str, str] | None = None) -> str | None:
+    """The message for the first override naming an option its group does not
+    have, or a group only another app has. ``others``: the other apps' config
+    trees by app name; ``foreign_groups``: Python-registered groups of other
+    apps (group -> app), absent from this process's ConfigStore."""
+    others = others or {}
+    foreign_groups = dict(foreign_groups or {})
     for override in overrides:
         group = override.key_or_group
         if group.split("/")[0] == "hydra" or "." in group:
             continue  # Hydra's own groups (launchers... from plugins), and plain values
-        options = group_options(conf_dir, group)
+        options = group_options(conf_dirs, group)
         if options is None:
+            owner = foreign_groups.get(group) or next(
+                (app for app, tree in others.items() if _file_options(tree, group) is not None), None)
+            if owner is not None:
+                return f"{group} is a config group of {owner}, not of this command (run {owner} {override.input_line})"
             continue
         for name in _chosen_names(override):
             if name not in options:
-                return f"unknown {group} {name!r}; valid: {', '.join(options)}"
+                hint = next((f" ({name} is {app}'s: run {app} {group}={name})" for app, tree in others.items()
+                             if name in (_file_options(tree, group) or ())), "")
+                return f"unknown {group} {name!r}; valid: {', '.join(options)}{hint}"
     return None
 
 
@@ -121,11 +153,15 @@ def unwritable_run_dir(flags, overrides) -> str | None:
     return f"{key}={value} cannot be created: {problem}; choose another folder ({key}=...)"
 
 
-def check_command_line(conf_dir: str | os.PathLike[str], args: list[str]) -> str | None:
+def check_command_line(conf_dirs: PathLike | Sequence[PathLike], args: list[str],
+                       others: Mapping[str, PathLike] | None = None,
+                       foreign_groups: Mapping[str, str] | None = None) -> str | None:
     """The one-line message for a command-line mistake Hydra would only report
-    with a traceback or a long listing, or None to let Hydra go on."""
+    with a traceback or a long listing, or None to let Hydra go on. ``conf_dirs``:
+    the app's config folders (its tree, the shared one); ``others`` and
+    ``foreign_groups``: see `unknown_option`."""
     parsed = _parse_command_line(args)
     if parsed is None:
         return None
     flags, overrides = parsed
-    return unknown_option(conf_dir, overrides) or unwritable_run_dir(flags, overrides)
+    return unknown_option(conf_dirs, overrides, others, foreign_groups) or unwritable_run_dir(flags, overrides)

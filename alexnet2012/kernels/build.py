@@ -72,7 +72,7 @@ def build() -> Path:
     Only the C++ side: ``library.ensure_built()`` calls this, then registers the Python side."""
     with_cuda = has_cuda_kernels()
     sources = [CSRC / f for f in _sources(with_cuda)]
-    common = dict(extra_include_paths=[str(CSRC)], is_python_module=False)
+    common = dict(extra_include_paths=[str(CSRC)], is_python_module=False, what="the AlexNet kernels")
     if with_cuda:
         return Path(load_extension(FAMILY, library_name(True), sources, extra_cflags=[*CFLAGS, "-DREPRO_WITH_CUDA"],
                                    extra_cuda_cflags=CUDA_CFLAGS, **common))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any
 
 from torch import nn
@@ -33,7 +34,10 @@ KINDS = ("conv", "fc", "lrn", "pool", "activation", "dropout", "loss")
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
     "conv": {"torch": nn.Conv2d, "custom": conv.Conv2d},
     "fc": {"torch": nn.Linear, "custom": conv.Linear},
-    "lrn": {"torch": lrn.LocalResponseNorm, "custom": lrn.LRN},
+    # "torch": the closed form on the CPU (faster there), torch's composite elsewhere;
+    # "torch_composite": F.local_response_norm everywhere (the baseline the closed form is measured against).
+    "lrn": {"torch": lrn.LocalResponseNorm, "torch_composite": partial(lrn.LocalResponseNorm, formulation="composite"),
+            "custom": lrn.LRN},
     "pool": {"torch": nn.MaxPool2d, "custom": maxpool.MaxPool},  # the paper's overlapping pooling: z=3 > s=2
     "activation": {"torch": nn.ReLU, "custom": bias_relu.BiasReLU},
     "dropout": {"torch": nn.Dropout, "custom": dropout.Dropout},

@@ -16,9 +16,7 @@ import torch
 from repro.train.evaluate import EvalResult, Evaluator, score
 
 from ..model import Net1989
-from .stepper import SQUASH
-
-PARAMS = ("h1_w", "h1_b", "h2_w", "h2_b", "h3_w", "h3_b", "out_w", "out_b")
+from .stepper import ACT_CODES, PARAMS
 
 
 def fused_outputs(model: Net1989, x: torch.Tensor) -> torch.Tensor:
@@ -28,11 +26,9 @@ def fused_outputs(model: Net1989, x: torch.Tensor) -> torch.Tensor:
 
     cfg = model.cfg
     idx = model.h2_inputs.view(cfg.h2_maps, -1).to(torch.int32).contiguous()
-    output = cfg.effective_output_activation
-    out_act = (0.0, 0.0) if output == "none" else SQUASH[output]
-    return build.cpu_extension().forward(
+    return build.cpu_extension().forward_ex(
         x.contiguous(), idx, [getattr(model, k).detach() for k in PARAMS], float(cfg.pad_value),
-        *SQUASH[cfg.activation], *out_act)
+        *ACT_CODES[cfg.activation], *ACT_CODES[cfg.effective_output_activation])
 
 
 def fused_evaluator(
@@ -56,11 +52,12 @@ def fused_evaluator(
 
 
 def supports(model: Net1989) -> bool:
-    """Whether the fused forward computes this model (what `forward` implements: the
-    squashing activations, no normalization; dropout is off at evaluation)."""
+    """Whether the fused forward computes this model (what `forward_ex` implements: the
+    squashing activations or ReLU, raw or squashed outputs, no normalization; dropout is
+    off at evaluation)."""
     cfg = model.cfg
-    output = cfg.effective_output_activation
-    return (cfg.activation in SQUASH and (output in SQUASH or output == "none")
+    return (cfg.activation in ACT_CODES and cfg.activation != "none"
+            and cfg.effective_output_activation in ACT_CODES
             and cfg.norm == "none" and next(model.parameters()).device.type == "cpu"
             and all(getattr(model, k).dtype == torch.float32 for k in PARAMS))
 

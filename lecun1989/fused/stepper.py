@@ -1,8 +1,10 @@
 """The 1989 trainer's fused backends as steppers of the shared loop (`TrainTask.stepper`).
 
-Both run exactly the eager algorithm (per-example SGD, MSE to +-1 targets, the
-paper's network) on the model's own parameter tensors, in place. They support
-what the paper did, nothing more; anything else is refused by name.
+Both run exactly the eager algorithm (per-example steps on the model's own
+parameter tensors, in place). fused_cpu runs every per-example trick of the 1989
+catalogue; cuda_persistent the paper's recipe (MSE to +-1, squashing units, plain
+SGD). The batched tricks (minibatch, batchnorm, mixed_precision) stay eager; a
+fused backend refuses them, and anything else it lacks, by name.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from repro.config import ConfigError
 
+from ..augment import AugmentConfig, shift_by
 from ..model import Net1989
+from . import counter_rng
 
 BACKENDS = ("eager", "fused_cpu", "cuda_persistent")
 # "auto" picks the fused backend of the model's device when it supports the
@@ -22,58 +27,114 @@ BACKENDS = ("eager", "fused_cpu", "cuda_persistent")
 CHOICES = ("auto", *BACKENDS)
 # activation name -> (amplitude, slope) of amp * tanh(slope * a)
 SQUASH = {"tanh": (1.0, 1.0), "scaled_tanh": (1.7159, 2.0 / 3.0)}
+# activation name -> (kind, amplitude, slope) as net1989_cpu.cpp's Act takes it: 0 squash, 1 relu, 2 identity
+ACT_CODES = {**{k: (0, *v) for k, v in SQUASH.items()}, "relu": (1, 0.0, 0.0), "none": (2, 0.0, 0.0)}
+# The batched tricks stay eager: what each sets, so a refusal names the trick.
+BATCHED = {"trainer.batch_size": "minibatch", "model.norm": "batchnorm", "trainer.precision": "mixed_precision"}
+PARAMS = ("h1_w", "h1_b", "h2_w", "h2_b", "h3_w", "h3_b", "out_w", "out_b")
 
 
-def unsupported(model: Net1989, optimizer: torch.optim.Optimizer, loss: str, batch_size: int) -> list[str]:
-    """What keeps a fused backend from running this recipe (empty: nothing)."""
-    cfg = model.cfg
+def _batched_problems(model: Net1989, batch_size: int, precision: str) -> list[str]:
     problems = []
-    if cfg.activation not in SQUASH:
-        problems.append(f"model.activation={cfg.activation} (fused: {', '.join(SQUASH)})")
-    if cfg.effective_output_activation not in SQUASH:
-        problems.append(f"model.output_activation={cfg.effective_output_activation} (fused: {', '.join(SQUASH)})")
-    if cfg.dropout:
-        problems.append(f"model.dropout={cfg.dropout} (fused: 0)")
-    if cfg.norm != "none":
-        problems.append(f"model.norm={cfg.norm} (fused: none)")
-    if loss != "mse":
-        problems.append(f"loss={loss} (fused: mse)")
+    if model.cfg.norm != "none":
+        problems.append(f"model.norm={model.cfg.norm} (trick batchnorm; fused: none)")
     if batch_size != 1:
-        problems.append(f"trainer.batch_size={batch_size} (fused: 1)")
+        problems.append(f"trainer.batch_size={batch_size} (trick minibatch; fused: per-example steps, 1)")
+    if precision != "fp32":
+        problems.append(f"trainer.precision={precision} (trick mixed_precision; fused: fp32)")
+    return problems
+
+
+def unsupported(model: Net1989, optimizer: torch.optim.Optimizer, loss: str, batch_size: int,
+                backend: str = "fused_cpu", precision: str = "fp32") -> list[str]:
+    """What keeps ``backend`` from running this recipe (empty: nothing).
+
+    fused_cpu runs every per-example trick of the 1989 catalogue (relu, softmax_ce,
+    label_smoothing, dropout, augment_shift, adamw and the schedules, the inits,
+    more_passes, more_data, wider); cuda_persistent the paper's recipe only (tanh or
+    scaled tanh, MSE, plain SGD, no dropout). Neither runs the batched tricks."""
+    cfg = model.cfg
+    problems = _batched_problems(model, batch_size, precision)
+    if backend == "cuda_persistent":
+        if cfg.activation not in SQUASH:
+            problems.append(f"model.activation={cfg.activation} (cuda_persistent: {', '.join(SQUASH)})")
+        if cfg.effective_output_activation not in SQUASH:
+            problems.append(f"model.output_activation={cfg.effective_output_activation} "
+                            f"(cuda_persistent: {', '.join(SQUASH)})")
+        if cfg.dropout:
+            problems.append(f"model.dropout={cfg.dropout} (cuda_persistent: 0)")
+        if loss != "mse":
+            problems.append(f"loss={loss} (cuda_persistent: mse)")
+    else:
+        if cfg.activation not in ACT_CODES or cfg.activation == "none":
+            problems.append(f"model.activation={cfg.activation} (fused: tanh, scaled_tanh, relu)")
+        if cfg.effective_output_activation not in ACT_CODES:
+            problems.append(f"model.output_activation={cfg.effective_output_activation} (fused: {', '.join(ACT_CODES)})")
+        if loss not in ("mse", "ce"):
+            problems.append(f"loss={loss} (fused: mse, ce)")
     groups = optimizer.param_groups
-    if type(optimizer) is not torch.optim.SGD or len(groups) != 1:
-        problems.append(f"optimizer {type(optimizer).__name__} (fused: plain SGD)")
-    elif groups[0]["momentum"] or groups[0]["weight_decay"] or groups[0]["nesterov"]:
+    sgd = type(optimizer) is torch.optim.SGD
+    adamw = type(optimizer) is torch.optim.AdamW and backend != "cuda_persistent"
+    if not (sgd or adamw) or len(groups) != 1:
+        allowed = "plain SGD" if backend == "cuda_persistent" else "plain SGD or AdamW"
+        problems.append(f"optimizer {type(optimizer).__name__} with {len(groups)} parameter group(s) "
+                        f"({backend}: {allowed}, one group)")
+    elif sgd and (groups[0]["momentum"] or groups[0]["weight_decay"] or groups[0]["nesterov"]):
         problems.append("SGD momentum/weight decay (fused: plain SGD)")
+    elif adamw and (groups[0]["amsgrad"] or groups[0]["maximize"]):
+        problems.append("AdamW amsgrad/maximize (fused: plain AdamW)")
     if any(p.dtype != torch.float32 for p in model.parameters()):
         problems.append("parameters not float32")
     return problems
 
 
 def resolve_backend(
-    backend: str, model: Net1989, optimizer: torch.optim.Optimizer, loss: str, batch_size: int
+    backend: str, model: Net1989, optimizer: torch.optim.Optimizer, loss: str, batch_size: int,
+    precision: str = "fp32",
 ) -> str:
     if backend not in CHOICES:
         raise ConfigError(f"trainer.backend={backend!r}: choose one of {', '.join(CHOICES)}")
     if backend != "auto":
         return backend
     device = next(model.parameters()).device.type
-    if unsupported(model, optimizer, loss, batch_size):
+    fused = {"cpu": "fused_cpu", "cuda": "cuda_persistent"}.get(device)
+    if fused is None or unsupported(model, optimizer, loss, batch_size, fused, precision):
         return "eager"
-    return {"cpu": "fused_cpu", "cuda": "cuda_persistent"}.get(device, "eager")
+    return fused
+
+
+def _adam_state(optimizer: torch.optim.AdamW, params: list[torch.Tensor]) -> list[dict]:
+    """AdamW's per-parameter state, created as torch creates it on its first step (fused=True:
+    a float32 step counter), so a checkpoint holds the same entries whichever backend ran."""
+    states = []
+    for p in params:
+        state = optimizer.state[p]
+        if not state:
+            fused = bool(optimizer.param_groups[0].get("fused"))
+            state["step"] = torch.zeros((), dtype=torch.float32) if fused else torch.tensor(0.0)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        states.append(state)
+    return states
 
 
 def fused_steps(
-    backend: str, model: Net1989, optimizer: torch.optim.Optimizer, loss: str, batch_size: int
-) -> Callable[[torch.Tensor, torch.Tensor], float] | None:
-    """The fused step function for `backend`, or None for the eager loop."""
+    backend: str, model: Net1989, optimizer: torch.optim.Optimizer, loss: str, batch_size: int,
+    *, label_smoothing: float = 0.0, seed: int = 0, precision: str = "fp32",
+) -> Callable[..., float] | None:
+    """The fused step function for `backend`, or None for the eager loop.
+
+    The function is ``steps(xs, ys, pass_=0, step0=0)``: it runs one step per example, step
+    ``step0 + i`` of pass ``pass_`` for xs[i] (the counter of the dropout masks, with ``seed``)."""
     if backend not in BACKENDS:
         raise ConfigError(f"trainer.backend={backend!r}: choose one of {', '.join(BACKENDS)}")
     if backend == "eager":
         return None
-    problems = unsupported(model, optimizer, loss, batch_size)
+    problems = unsupported(model, optimizer, loss, batch_size, backend, precision)
     if problems:
-        raise ConfigError(f"trainer.backend={backend} runs the paper's recipe only; not supported: " + "; ".join(problems))
+        what = "the paper's recipe only" if backend == "cuda_persistent" else "per-example recipes only"
+        raise ConfigError(f"trainer.backend={backend} runs {what}; not supported: " + "; ".join(problems)
+                          + " (trainer.backend=auto picks eager for these)")
     device = next(model.parameters()).device
     from . import build
 
@@ -85,32 +146,65 @@ def fused_steps(
         if device.type != "cuda":
             raise ConfigError("trainer.backend=cuda_persistent needs trainer.device=cuda")
         ext = build.cuda_extension()
-    params = [model.h1_w, model.h1_b, model.h2_w, model.h2_b, model.h3_w, model.h3_b, model.out_w, model.out_b]
+    params = [getattr(model, k) for k in PARAMS]
     idx = model.h2_inputs.view(model.cfg.h2_maps, -1).to(torch.int32).contiguous()
-    act = SQUASH[model.cfg.activation]
-    out = SQUASH[model.cfg.effective_output_activation]
     pad = float(model.cfg.pad_value)
+    # The rate and AdamW's numbers are read at every call from optimizer.param_groups[0]: the
+    # scheduler changes the rate, and loading a checkpoint replaces the group dicts.
 
-    def run(xs: torch.Tensor, ys: torch.Tensor) -> float:
-        lr = float(optimizer.param_groups[0]["lr"])
-        return ext.train_steps(xs.contiguous(), ys.contiguous(), idx, [p.data for p in params], lr, pad, *act, *out)
+    if backend == "cuda_persistent":
+        act, out = SQUASH[model.cfg.activation], SQUASH[model.cfg.effective_output_activation]
+
+        def run_cuda(xs: torch.Tensor, ys: torch.Tensor, pass_: int = 0, step0: int = 0) -> float:  # noqa: ARG001
+            return ext.train_steps(xs.contiguous(), ys.contiguous(), idx, [p.data for p in params],
+                                   float(optimizer.param_groups[0]["lr"]), pad, *act, *out)
+
+        return run_cuda
+
+    act, out = ACT_CODES[model.cfg.activation], ACT_CODES[model.cfg.effective_output_activation]
+    loss_kind = {"mse": 0, "ce": 1}[loss]
+    dropout = float(model.cfg.dropout)
+    is_adamw = type(optimizer) is torch.optim.AdamW
+
+    def run(xs: torch.Tensor, ys: torch.Tensor, pass_: int = 0, step0: int = 0) -> float:
+        state, numbers = [], []
+        group = optimizer.param_groups[0]
+        if is_adamw:
+            states = _adam_state(optimizer, params)  # type: ignore[arg-type]
+            state = [s["exp_avg"] for s in states] + [s["exp_avg_sq"] for s in states]
+            beta1, beta2 = group["betas"]
+            numbers = [beta1, beta2, group["eps"], group["weight_decay"], float(states[0]["step"])]
+        total = ext.train_steps_ex(xs.contiguous(), ys.contiguous(), idx, [p.data for p in params], state, numbers,
+                                   float(group["lr"]), pad, *act, *out, loss_kind, float(label_smoothing), dropout,
+                                   int(seed), int(pass_), int(step0))
+        if is_adamw:
+            for s in states:
+                s["step"] += len(ys)  # float32, exact below 2^24 steps (the longest row: 600,000)
+        return total
 
     return run
 
 
 @dataclass
 class FusedStepper:
-    """Chunks of per-example steps in one kernel call each. Augmentation is
-    drawn per image, independent of the weights, so it is applied to the whole
-    chunk first (the draws differ from eager's, the distribution does not)."""
+    """Chunks of per-example steps in one kernel call each. The draws (augmentation
+    shifts here, dropout masks in the kernel) come from the counter-based generator
+    keyed by (seed, pass, step) (counter_rng.py): a fused run is a pure function of
+    its config and seed, however it is chunked or resumed. They differ from eager's
+    draws (torch's global RNG); the distribution does not."""
 
-    steps: Callable[[torch.Tensor, torch.Tensor], float]  # from fused_steps
-    batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    steps: Callable[..., float]  # from fused_steps
+    augment: AugmentConfig | None = None  # augment_shift's parameters (None or shift 0: off)
+    seed: int = 0
     chunk_steps: int = 0  # trainer.fused_chunk_steps (0 = no limit)
     checkpoint_every_steps: int = 0
+    _pass: int = 0
+    _step: int = 0
 
     def chunk_end(self, step: int, steps_per_epoch: int, global_step: int) -> int:
         """The chunk size, the next checkpoint boundary or the end of the pass, whichever comes first."""
+        # Per-example steps: every pass has steps_per_epoch of them, so this is the pass's index.
+        self._pass, self._step = (global_step - step) // steps_per_epoch, step
         end = steps_per_epoch
         if self.chunk_steps:
             end = min(end, step + self.chunk_steps)
@@ -119,6 +213,8 @@ class FusedStepper:
         return end
 
     def __call__(self, xs: torch.Tensor, ys: torch.Tensor) -> float:
-        if self.batch_transform is not None:
-            xs = self.batch_transform(xs)
-        return self.steps(xs, ys)
+        steps = np.arange(self._step, self._step + len(ys), dtype=np.uint64)
+        if self.augment is not None and self.augment.active:
+            d = counter_rng.shifts(self.seed, self._pass, steps, self.augment.shift)
+            xs = shift_by(xs, d, self.augment.fill, self.augment.wrap)
+        return self.steps(xs, ys, self._pass, self._step)

@@ -1,4 +1,9 @@
-"""results/lecun1989/baseline.{md,csv}: our runs beside the published ones."""
+"""results/lecun1989/baseline.{md,csv}: our runs beside the published ones.
+
+A folder of plain runs (no experiment) is one such table: one line per
+configuration (runs of one name that differ in a setting, e.g. an lr sweep, are
+lines of their own with that setting as a column; repro.report.rows), and with
+more than one line the test-error plot and the learning curves beside it."""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from repro.report.collect import Skipped
+from repro.report import plots, rows
+from repro.report.collect import Skipped, read_history
+from repro.report.experiment_table import skipped_section
 from repro.report.markdown import fmt, mean_sd, table
-from repro.report.summary import summarise
+from repro.report.rows import settings_order
+from repro.report.summary import split_names, summarise
 from repro.train.atomic import write_text_atomic
 
 from .published import LECUN1989_REFERENCES
@@ -19,14 +27,25 @@ DATA_LABEL = {"usps": "USPS", "mnist16": "MNIST 16x16"}  # how tables name the r
 
 def baseline_frames(runs: pd.DataFrame, name: str = "baseline") -> tuple[pd.DataFrame, pd.DataFrame]:
     ours = runs[(runs["era"] == "lecun1989") & (runs["name"] == name)] if not runs.empty else runs
-    return ours, summarise(ours)
+    if not ours.empty and "row" not in ours:
+        ours, _ = rows.resolve(ours)
+    summary = summarise(ours)
+    if not summary.empty:  # lines by data set, then their settings (numbers by value)
+        summary = summary.assign(_s=[settings_order(s) for s in summary["settings"]])
+        summary = summary.sort_values(["data", "_s", "row"], kind="stable").drop(columns="_s").reset_index(drop=True)
+    return ours, summary
+
+
+def _keys(summary: pd.DataFrame) -> list[str]:
+    return [k for k, _ in summary["settings"].iloc[0]] if len(summary) else []
 
 
 def _csv(summary: pd.DataFrame) -> str:
     rows = []
     for _, r in summary.iterrows():
-        rows.append({"source": "ours", "data": r["data"], "passes": r["passes"], "seeds": r["seeds"],
+        rows.append({"source": "ours", **dict(r["settings"]), "data": r["data"], "passes": r["passes"], "seeds": r["seeds"],
                      "train_error_mean": r["train_error_mean"], "train_error_sd": r["train_error_sd"],
+                     **{f"{s}_error_{m}": r[f"{s}_error_{m}"] for s in split_names(summary) for m in ("mean", "sd")},
                      "test_error_mean": r["test_error_mean"], "test_error_sd": r["test_error_sd"],
                      "test_misses_mean": r["test_misses_mean"], "test_loss_mean": r["test_loss_mean"],
                      "wall_time_s_mean": r["wall_time_s_mean"], "samples_per_s_mean": r["samples_per_s_mean"],
@@ -38,21 +57,26 @@ def _csv(summary: pd.DataFrame) -> str:
     return pd.DataFrame(rows).to_csv(index=False, float_format="%.6g", lineterminator="\n")
 
 
-def _markdown(ours: pd.DataFrame, summary: pd.DataFrame, skipped: Sequence[Skipped], name: str) -> str:
-    headers = ["source", "data", "passes", "seeds", "train error %", "test error %", "test misses",
+def _markdown(ours: pd.DataFrame, summary: pd.DataFrame, skipped: Sequence[Skipped], name: str,
+              figures: Sequence[tuple[str, Path]] = ()) -> str:
+    keys = _keys(summary)
+    splits = split_names(summary)  # a validation split, beside train and test
+    headers = ["source", *keys, "data", "passes", "seeds", "train error %", *(f"{s} error %" for s in splits),
+               "test error %", "test misses",
                "train MSE", "test MSE", "wall time (s)", "train samples/s"]
     rows = []
     for _, r in summary.iterrows():
-        rows.append(["**ours**", DATA_LABEL.get(r["data"], r["data"]), r["passes"], r["seeds"],
+        rows.append(["**ours**", *(v for _, v in r["settings"]), DATA_LABEL.get(r["data"], r["data"]), r["passes"], r["seeds"],
                      mean_sd(r["train_error_mean"], r["train_error_sd"]),
+                     *(mean_sd(r[f"{s}_error_mean"], r[f"{s}_error_sd"]) for s in splits),
                      mean_sd(r["test_error_mean"], r["test_error_sd"]),
                      mean_sd(r["test_misses_mean"], r["test_misses_sd"], 1),
                      mean_sd(r["train_loss_mean"], r["train_loss_sd"], 4),
                      mean_sd(r["test_loss_mean"], r["test_loss_sd"], 4),
                      fmt(r["wall_time_s_mean"], 0), fmt(r["samples_per_s_mean"], 0)])
     for ref in LECUN1989_REFERENCES:
-        rows.append([ref["source"], DATA_LABEL[ref["data"]], 23, "—", fmt(ref["train_error"]),
-                     fmt(ref["test_error"]), fmt(ref.get("test_misses"), 0), fmt(ref.get("train_mse"), 4),
+        rows.append([ref["source"], *("—" for _ in keys), DATA_LABEL[ref["data"]], 23, "—", fmt(ref["train_error"]),
+                     *("—" for _ in splits), fmt(ref["test_error"]), fmt(ref.get("test_misses"), 0), fmt(ref.get("train_mse"), 4),
                      fmt(ref.get("test_mse"), 4), "—", "—"])
     text = [f"# LeCun et al. 1989 reproduced: `{name}`\n",
             "Generated by `repro report` from run records; do not edit by hand. "
@@ -60,26 +84,50 @@ def _markdown(ours: pd.DataFrame, summary: pd.DataFrame, skipped: Sequence[Skipp
             "misses counted as integers. MSE is the mean over the 10 outputs of (output − target)², targets ±1. "
             "Published rows: the misses and MSE their sources state (the paper's MSE normalisation is not stated).\n",
             table(headers, rows)]
+    if figures:
+        text.append("\n## Figures\n\n")
+        for caption, path in figures:
+            text.append(f"**{caption}**\n\n![{caption}]({path.name})\n\n")
     if not ours.empty:
         text.append("\n## Runs\n")
-        per_run = [[r["data"], r["seed"], fmt(r["train_error"]), fmt(r["test_error"]), r["train_misses"],
+        ordered = ours.assign(_s=[settings_order(s) for s in ours["settings"]]).sort_values(
+            ["data", "_s", "seed", "run"], kind="stable")
+        per_run = [[*(v for _, v in r["settings"]), r["data"], r["seed"], fmt(r["train_error"]),
+                    *(fmt(r[f"{s}_error"]) for s in splits), fmt(r["test_error"]), r["train_misses"],
                     r["test_misses"], fmt(r["wall_time_s"], 0), fmt(r["samples_per_s"], 0), r["hardware"],
-                    str(r["git_commit"])[:10]] for _, r in ours.iterrows()]
-        text.append(table(["data", "seed", "train error %", "test error %", "train misses", "test misses",
+                    str(r["git_commit"])[:10]] for _, r in ordered.iterrows()]
+        text.append(table([*keys, "data", "seed", "train error %", *(f"{s} error %" for s in splits), "test error %",
+                           "train misses", "test misses",
                            "wall time (s)", "samples/s", "hardware", "commit"], per_run))
-    if skipped:
-        text.append("\n## Skipped records\n")
-        text.append(table(["run", "reason"], [[s.path.name, s.reason] for s in skipped]))
+    text.append(skipped_section(skipped))
     return "".join(text)
+
+
+def _figures(ours: pd.DataFrame, summary: pd.DataFrame, out_dir: Path, stem: str) -> list[tuple[str, Path]]:
+    """With more than one line: test error per line (dots: seeds) and the learning curves."""
+    if len(summary) < 2:
+        return []
+    order = list(summary["row"])
+    path = plots.error_by_row(order, ours.assign(name=ours["row"]), {}, f"{stem}: test error per configuration",
+                              out_dir / f"{stem}_error.png")
+    figures = [("Test error per configuration (dots: seeds; bars: mean ± sd)", path)]
+    curves = {row: pd.concat([read_history(r) for r in ours.loc[ours["row"] == row, "run"]], ignore_index=True)
+              for row in order}
+    path = plots.learning_curves(curves, f"{stem}: learning curves", out_dir / f"{stem}_curves.png")
+    figures.append(("Learning curves (mean over seeds)", path))
+    return figures
 
 
 def write_baseline(
     runs: pd.DataFrame, skipped: Sequence[Skipped], out_dir: Path, name: str = "baseline", stem: str | None = None
 ) -> list[Path]:
+    if not runs.empty and "row" not in runs:  # not through `repro report`: tell rows and duplicates apart here
+        runs, skipped = rows.resolve(runs, skipped)
     ours, summary = baseline_frames(runs, name)
     stem = stem or name
     out_dir.mkdir(parents=True, exist_ok=True)
     md, csv = out_dir / f"{stem}.md", out_dir / f"{stem}.csv"
-    write_text_atomic(md, _markdown(ours, summary, skipped, name))
+    figures = _figures(ours, summary, out_dir, stem)
+    write_text_atomic(md, _markdown(ours, summary, skipped, name, figures))
     write_text_atomic(csv, _csv(summary))
-    return [md, csv]
+    return [md, csv, *(p for _, p in figures)]

@@ -67,7 +67,7 @@ def printed_misses(misses: int, digits: int) -> int:
     return int(float(np.float32(misses / digits)) * digits)
 
 
-# Karpathy 2022, one entry per row of conf/row/karpathy_table/: his final
+# Karpathy 2022, one entry per row of conf/lecun1989/row/karpathy_table/: his final
 # "eval" lines (MNIST 16x16, one seed each). Source: modern.py's docstring for
 # changes 1-4, the blog post ("Cheating with data") for the two 50,000-digit
 # rows. `passes` as he states them (None: not stated). `printed_test_misses`

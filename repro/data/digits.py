@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -20,6 +20,9 @@ class DigitSplits:
     x_test: torch.Tensor
     y_test: torch.Tensor
     sources: tuple[str, ...] = field(default=())
+    # The validation split carved from the training digits (with_holdout); empty when there is none.
+    x_val: torch.Tensor = field(default_factory=lambda: torch.empty(0, *IMAGE_SHAPE))
+    y_val: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
 
     def __post_init__(self) -> None:
         for split, x, y in (("train", self.x_train, self.y_train), ("test", self.x_test, self.y_test)):
@@ -33,7 +36,19 @@ class DigitSplits:
                 raise ValueError(f"{self.name} {split}: labels must lie in 0..9")
 
     def summary(self) -> str:
-        return f"{self.name}: {len(self.y_train)} train / {len(self.y_test)} test digits"
+        held = f" / {len(self.y_val)} validation (held out of the training digits)" if len(self.y_val) else ""
+        return f"{self.name}: {len(self.y_train)} train{held} / {len(self.y_test)} test digits"
+
+    def with_holdout(self, size: int, seed: int) -> "DigitSplits":
+        """These splits with ``size`` training digits held out as a stratified
+        validation split (repro/data/holdout.py); ``size`` 0 changes nothing."""
+        if size == 0:
+            return self
+        from .holdout import stratified_holdout
+
+        keep, held = stratified_holdout(self.y_train, size, seed)
+        return replace(self, x_train=self.x_train[keep], y_train=self.y_train[keep],
+                       x_val=self.x_train[held], y_val=self.y_train[held])
 
     def class_counts(self, split: str) -> list[int]:
         y = self.y_train if split == "train" else self.y_test

@@ -1,24 +1,38 @@
 """Collect run records from directories into one pandas table.
 
-Finished records become rows; unfinished or malformed ones are listed as
-skipped with the reason and never averaged in.
+Complete records become rows (with their flat config, see rows.py);
+diverged, unfinished or malformed ones are listed as skipped with the reason
+and never averaged in (a diverged one keeps its config, so a report can say
+which row diverged).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from repro.train.record import CONFIG, METRICS, RecordError, read_metrics
+from repro.train.record import CONFIG, METRICS, DivergedRun, RecordError, read_metrics, read_record
+
+from .rows import row_config
 
 
 @dataclass(frozen=True)
 class Skipped:
     path: Path
     reason: str
+    row: str = ""  # the row's label (rows.resolve), when known
+    settings: tuple = field(default=(), compare=False, repr=False)  # its row's settings (rows.resolve)
+    # A diverged record's flat config, name and seed (rows.py): it still tells rows apart.
+    config: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
+    name: str = ""
+    seed: int | None = None
+
+    @property
+    def diverged(self) -> bool:
+        return self.reason.startswith("diverged")
 
 
 def find_run_dirs(roots: Iterable[Path]) -> list[Path]:
@@ -61,6 +75,11 @@ def _row(path: Path, m: dict) -> dict:
             "hardware": env.get("hardware", "unknown"),
             "git_commit": (env.get("git") or {}).get("commit", "unknown"),
             "torch": env.get("torch", "unknown"),
+            "finished_at": str(m.get("finished_at") or ""),
+            "config": row_config(m, path),
+            # Any other split (a validation split held out of the training data): its error, beside train and test.
+            **{f"{split}_error": float(result["error"]) for split, result in sorted(final.items())
+               if split not in ("train", "test") and isinstance(result, dict) and "error" in result},
         }
     except (KeyError, TypeError, ValueError) as exc:
         raise RecordError(f"{path / METRICS}: malformed ({type(exc).__name__}: {exc})") from exc
@@ -71,12 +90,23 @@ def collect(roots: Iterable[Path]) -> tuple[pd.DataFrame, list[Skipped]]:
     for path in find_run_dirs(roots):
         try:
             rows.append(_row(path, read_metrics(path)))
+        except DivergedRun as exc:
+            skipped.append(_diverged(path, str(exc)))
         except RecordError as exc:
             skipped.append(Skipped(path, str(exc)))
     frame = pd.DataFrame(rows)
     if not frame.empty:
         frame = frame.sort_values(["era", "table", "data", "name", "seed", "run"], kind="stable").reset_index(drop=True)
     return frame, skipped
+
+
+def _diverged(path: Path, reason: str) -> Skipped:
+    m = read_record(path)
+    try:
+        seed = int(m.get("seed"))
+    except (TypeError, ValueError):
+        seed = None
+    return Skipped(path, reason, config=row_config(m, path), name=str(m.get("name", "")), seed=seed)
 
 
 def read_history(run: str | Path) -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """results/<era>/<table>.{md,csv} and its plots: one named experiment (a
 Hydra sweep over rows and seeds), our numbers beside the published ones.
 
-Rows appear in the order of the experiment's sweep (conf/experiment/<table>.yaml);
-a row's "Δ test" compares its mean test error with the reference row of the
-same data set (the first row without tricks on that data).
+Rows appear in the order of the experiment's sweep (conf/<era>/experiment/<table>.yaml),
+runs of one name that differ in other settings (rows.py) as rows of their own,
+those settings as columns; a row's "Δ test" compares its mean test error with
+the reference row of the same data set (the first row without tricks on that data).
 
 The machinery is era-agnostic; what an era puts in (its headings, data labels,
 published numbers, first layer) is an `ExperimentStyle` its reporter passes.
@@ -22,12 +23,14 @@ import yaml
 
 from repro.train.atomic import write_text_atomic
 
-from . import plots
+from . import plots, rows
 from .collect import Skipped, read_history
 from .markdown import fmt, mean_sd, table
-from .summary import summarise
+from .rows import settings_order
+from .summary import split_names, summarise
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = ROOT / "conf"
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,19 @@ class ExperimentStyle:
         return self.data_label.get(data, data)
 
 
+def _conf_file(*parts: str) -> Path | None:
+    """conf/<parts> or conf/<app>/<parts> (each app has its own config tree), whichever exists."""
+    for path in (CONF_DIR.joinpath(*parts), *sorted(CONF_DIR.glob("*/" + "/".join(parts)))):
+        if path.exists():
+            return path
+    return None
+
+
 def row_order(table_name: str, names: Sequence[str]) -> list[str]:
     """Rows in the order of the experiment's sweep, then any others by name."""
     listed: list[str] = []
-    path = CONF_DIR / "experiment" / f"{table_name}.yaml"
-    if path.exists():
+    path = _conf_file("experiment", f"{table_name}.yaml")
+    if path is not None:
         params = ((yaml.safe_load(path.read_text()) or {}).get("hydra") or {}).get("sweeper", {}).get("params", {})
         for value in params.values():
             listed += [v.strip() for v in str(value).split(",")]
@@ -70,26 +81,29 @@ def row_order(table_name: str, names: Sequence[str]) -> list[str]:
 
 def row_description(table_name: str, row: str) -> str:
     """The one-line comment under a row file's package line (what the row is)."""
-    path = CONF_DIR / "row" / table_name / f"{row}.yaml"
-    if not path.exists():
+    path = _conf_file("row", table_name, f"{row}.yaml")
+    if path is None:
         return ""
     comments = [line[1:].strip() for line in path.read_text().splitlines() if line.startswith("#")]
     return next((c for c in comments if not c.startswith("@package")), "")
 
 
 def _references(summary: pd.DataFrame, order: list[str]) -> dict[str, tuple[str, float]]:
-    """data set -> (name, mean test error) of its reference row."""
+    """data set -> (row, mean test error) of its reference row: the first row without tricks, else
+    (a table whose baseline is itself a variant, e.g. Karpathy's protocol with his init) the first row."""
     refs: dict[str, tuple[str, float]] = {}
-    for name in order:
-        r = summary[summary["name"] == name].iloc[0]
+    firsts: dict[str, tuple[str, float]] = {}
+    for row in order:
+        r = summary[summary["row"] == row].iloc[0]
+        firsts.setdefault(r["data"], (row, r["test_error_mean"]))
         if r["tricks"] == "" and r["data"] not in refs:
-            refs[r["data"]] = (name, r["test_error_mean"])
-    return refs
+            refs[r["data"]] = (row, r["test_error_mean"])
+    return {**firsts, **refs}
 
 
 def _change(r: pd.Series, refs: dict[str, tuple[str, float]]) -> float | None:
     ref = refs.get(r["data"])
-    return None if ref is None or ref[0] == r["name"] else _delta(r["test_error_mean"], ref[1])
+    return None if ref is None or ref[0] == r["row"] else _delta(r["test_error_mean"], ref[1])
 
 
 def _delta(value: float, ref: float | None) -> float | None:
@@ -111,10 +125,26 @@ def _published_delta(pub: dict, name: str) -> float | None:
 
 
 def tables(runs: pd.DataFrame, table_name: str) -> tuple[pd.DataFrame, list[str]]:
+    """The summary (one line per row) and the rows' labels, in the sweep's order of
+    names, then by their settings (numbers by value)."""
     summary = summarise(runs)
-    order = row_order(table_name, list(summary["name"]))
-    summary = summary.set_index("name").loc[order].reset_index()
-    return summary, order
+    names = row_order(table_name, sorted(set(summary["name"])))
+    rank = {n: i for i, n in enumerate(names)}
+    summary = summary.assign(_rank=[rank[n] for n in summary["name"]],
+                             _settings=[settings_order(s) for s in summary["settings"]])
+    summary = summary.sort_values(["_rank", "_settings", "passes", "data", "row"], kind="stable")
+    summary = summary.drop(columns=["_rank", "_settings"]).reset_index(drop=True)
+    return summary, list(summary["row"])
+
+
+def setting_keys(summary: pd.DataFrame) -> list[str]:
+    """The keys that tell this table's rows apart beyond their names (rows.py)."""
+    return [k for k, _ in summary["settings"].iloc[0]] if len(summary) else []
+
+
+def _published_row(pub: dict, r: pd.Series) -> dict:
+    """The published numbers of a row: only a row that is its name's recipe as listed (no settings of its own)."""
+    return {} if r["settings"] else pub.get(r["name"], {})
 
 
 def _csv(summary: pd.DataFrame, order: list[str], pub: dict, style: ExperimentStyle) -> str:
@@ -122,17 +152,18 @@ def _csv(summary: pd.DataFrame, order: list[str], pub: dict, style: ExperimentSt
     refs = _references(summary, order)
     rows = []
     for _, r in summary.iterrows():
-        p = pub.get(r["name"], {})
+        p = _published_row(pub, r)
         rows.append({
-            "row": r["name"], "tricks": r["tricks"], "data": r["data"], "n_train": r["n_train"], "passes": r["passes"],
+            "row": r["name"], **dict(r["settings"]), "tricks": r["tricks"], "data": r["data"], "n_train": r["n_train"], "passes": r["passes"],
             "seeds": r["seeds"], "train_error_mean": r["train_error_mean"], "train_error_sd": r["train_error_sd"],
+            **{f"{s}_error_{m}": r[f"{s}_error_{m}"] for s in split_names(summary) for m in ("mean", "sd")},
             "test_error_mean": r["test_error_mean"], "test_error_sd": r["test_error_sd"],
             "test_misses_mean": r["test_misses_mean"], "test_misses_sd": r["test_misses_sd"],
             "test_error_change_pct": _change(r, refs),
             "wall_time_s_mean": r["wall_time_s_mean"], "backend": r["backend"], "hardware": r["hardware"],
             f"{key}_train_error": p.get("train_error"), f"{key}_test_error": p.get("test_error"),
             f"{key}_test_misses": p.get("test_misses"), f"{key}_passes": p.get("passes"),
-            f"{key}_test_error_change_pct": _published_delta(pub, r["name"]),
+            f"{key}_test_error_change_pct": _published_delta(pub, r["name"]) if p else None,
         })
     return pd.DataFrame(rows).to_csv(index=False, float_format="%.6g", lineterminator="\n")
 
@@ -141,67 +172,81 @@ def _markdown(table_name: str, runs: pd.DataFrame, summary: pd.DataFrame, order:
               pub: dict, figures: Sequence[tuple[str, Path]], style: ExperimentStyle) -> str:
     refs = _references(summary, order)
     who = style.published_name
-    headers = ["row", "tricks (applied in this order)", style.data_header, "passes", "seeds", "train error %",
-               "test error %", "test misses", "Δ test", f"{who} train %", f"{who} test %", f"{who} misses",
+    keys = setting_keys(summary)
+    splits = split_names(summary)  # a validation split, beside train and test
+    headers = ["row", *keys, "tricks (applied in this order)", style.data_header, "passes", "seeds", "train error %",
+               *(f"{s} error %" for s in splits), "test error %", "test misses", "Δ test", f"{who} train %", f"{who} test %", f"{who} misses",
                f"{who} Δ test", *(h for h, _ in style.extra_columns), "wall time (s)", "backend"]
     body = []
     for _, r in summary.iterrows():
-        p = pub.get(r["name"], {})
+        p = _published_row(pub, r)
         body.append([
-            f"`{r['name']}`", r["tricks"] or style.no_tricks, f"{style.label(r['data'])} ({r['n_train']:,})",
+            f"`{r['name']}`", *(v for _, v in r["settings"]), r["tricks"] or style.no_tricks, f"{style.label(r['data'])} ({r['n_train']:,})",
             r["passes"], r["seeds"], mean_sd(r["train_error_mean"], r["train_error_sd"]),
+            *(mean_sd(r[f"{s}_error_mean"], r[f"{s}_error_sd"]) for s in splits),
             mean_sd(r["test_error_mean"], r["test_error_sd"]), mean_sd(r["test_misses_mean"], r["test_misses_sd"], 1),
-            "reference" if refs.get(r["data"], ("",))[0] == r["name"] else _pct(_change(r, refs)),
+            "reference" if refs.get(r["data"], ("",))[0] == r["row"] else _pct(_change(r, refs)),
             fmt(p.get("train_error")), fmt(p.get("test_error")), fmt(p.get("test_misses")),
-            _pct(_published_delta(pub, r["name"])), *(cell(r) for _, cell in style.extra_columns),
+            _pct(_published_delta(pub, r["name"]) if p else None), *(cell(r) for _, cell in style.extra_columns),
             fmt(r["wall_time_s_mean"], 0), r["backend"],
         ])
     text = [f"# `{table_name}`: {style.heading}\n\n", style.intro, table(headers, body)]
-    described = [[f"`{name}`", row_description(table_name, name)] for name in order]
+    names = list(dict.fromkeys(summary["name"])) if len(summary) else []
+    described = [[f"`{name}`", row_description(table_name, name)] for name in names]
     if any(d for _, d in described):
-        text.append("\n## Rows\n\n(From the row configs, `conf/row/" + table_name + "/`.)\n\n")
+        row_dir = _conf_file("row", table_name)
+        where = row_dir.relative_to(ROOT).as_posix() if row_dir is not None else f"conf/row/{table_name}"
+        text.append(f"\n## Rows\n\n(From the row configs, `{where}/`.)\n\n")
         text.append(table(["row", "what it is"], described))
     if figures:
         text.append("\n## Figures\n\n")
         for caption, path in figures:
             text.append(f"**{caption}**\n\n![{caption}]({path.name})\n\n")
     text.append("## Runs\n\n")
-    per_run = [[f"`{r['name']}`", r["seed"], fmt(r["train_error"]), fmt(r["test_error"]), r["train_misses"],
+    per_run = [[f"`{r['name']}`", *(v for _, v in r["settings"]), r["seed"], fmt(r["train_error"]),
+                *(fmt(r[f"{s}_error"]) for s in splits), fmt(r["test_error"]), r["train_misses"],
                 r["test_misses"], fmt(r["wall_time_s"], 0), fmt(r["samples_per_s"], 0), r["backend"], r["hardware"],
                 str(r["git_commit"])[:10]]
-               for name in order for _, r in runs[runs["name"] == name].iterrows()]
-    text.append(table(["row", "seed", "train error %", "test error %", "train misses", "test misses", "wall time (s)",
+               for row in order for _, r in runs[runs["row"] == row].sort_values(["seed", "run"]).iterrows()]
+    text.append(table(["row", *keys, "seed", "train error %", *(f"{s} error %" for s in splits), "test error %",
+                       "train misses", "test misses", "wall time (s)",
                        "samples/s", "backend", "hardware", "commit"], per_run))
-    if skipped:
-        text.append("\n## Skipped records\n\n")
-        text.append(table(["run", "reason"], [[s.path.name, s.reason] for s in skipped]))
+    text.append(skipped_section(skipped))
     return "".join(text)
 
 
-def _first_run(runs: pd.DataFrame, name: str) -> pd.Series:
-    return runs[runs["name"] == name].sort_values(["seed", "run"]).iloc[0]
+def skipped_section(skipped: Sequence[Skipped]) -> str:
+    """Diverged, duplicate, unfinished and malformed records: listed, never in a mean."""
+    if not skipped:
+        return ""
+    return "\n## Skipped records\n\n" + table(
+        ["run", "row", "reason"], [[s.path.name, f"`{s.row}`" if s.row else "—", s.reason] for s in skipped])
+
+
+def _first_run(runs: pd.DataFrame, row: str) -> pd.Series:
+    return runs[runs["row"] == row].sort_values(["seed", "run"]).iloc[0]
 
 
 def _figures(table_name: str, runs: pd.DataFrame, summary: pd.DataFrame, order: list[str], pub: dict,
              out_dir: Path, style: ExperimentStyle) -> list[tuple[str, Path]]:
     figures = []
     home_data = style.home_data
-    away = [n for n in order if home_data and summary.loc[summary["name"] == n, "data"].iloc[0] != home_data]
-    away_data = sorted({style.label(d) for d in summary.loc[summary["name"].isin(away), "data"]})
-    path = plots.error_by_row(order, runs, {k: v["test_error"] for k, v in pub.items()},
+    away = [n for n in order if home_data and summary.loc[summary["row"] == n, "data"].iloc[0] != home_data]
+    away_data = sorted({style.label(d) for d in summary.loc[summary["row"].isin(away), "data"]})
+    path = plots.error_by_row(order, runs.assign(name=runs["row"]), {k: v["test_error"] for k, v in pub.items()},
                               f"{table_name}: test error per row", out_dir / f"{table_name}_error.png",
                               published_label=style.published_label,
                               away=away, away_label=f"ours, tested on {', '.join(away_data)}")
     figures.append((style.error_caption, path))
-    curves = {name: pd.concat([read_history(r) for r in runs.loc[runs["name"] == name, "run"]], ignore_index=True)
-              for name in order}
+    curves = {row: pd.concat([read_history(r) for r in runs.loc[runs["row"] == row, "run"]], ignore_index=True)
+              for row in order}
     path = plots.learning_curves(curves, f"{table_name}: learning curves", out_dir / f"{table_name}_curves.png", away)
     figures.append((f"Learning curves (mean over seeds; dashed: rows tested on another data set than "
                     f"{style.data_label.get(home_data, home_data)})", path))
 
     home = summary[summary["data"] == home_data]
     if not home.empty:
-        best = home.sort_values(["test_error_mean", "name"]).iloc[0]["name"]
+        best = home.sort_values(["test_error_mean", "row"]).iloc[0]["row"]
         run = _first_run(runs, best)
         npz = Path(run["run"]) / "misclassified.npz"
         if npz.exists():
@@ -227,10 +272,12 @@ def write_experiment(table_name: str, runs: pd.DataFrame, skipped: Sequence[Skip
                      style: ExperimentStyle) -> list[Path]:
     """Write <table>.md, <table>.csv and the PNGs; returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not runs.empty and "row" not in runs:  # not through `repro report`: tell rows and duplicates apart here
+        runs, skipped = rows.resolve(runs, skipped)
     pub = style.published.get(table_name, {})
     md, csv = out_dir / f"{table_name}.md", out_dir / f"{table_name}.csv"
     if runs.empty:
-        write_text_atomic(md, _markdown(table_name, runs, pd.DataFrame(columns=["name"]), [], skipped, pub, [], style))
+        write_text_atomic(md, _markdown(table_name, runs, pd.DataFrame(columns=["name", "row", "settings"]), [], skipped, pub, [], style))
         return [md]
     summary, order = tables(runs, table_name)
     figures = _figures(table_name, runs, summary, order, pub, out_dir, style)

@@ -10,9 +10,12 @@ from repro.train.atomic import write_text_atomic
 from .markdown import table
 
 
-def write_index(out_root: Path, written: Sequence[Path], tricks: Sequence[tuple[str, str, str]] = ()) -> Path:
+def write_index(out_root: Path, written: Sequence[Path], tricks: Sequence[tuple[str, str, str]] = (),
+                kept: Sequence[Path] = ()) -> Path:
     """``written``: the files this report wrote; ``tricks``: (name, summary,
-    origin) rows for the catalogue of modern changes."""
+    origin) rows for the catalogue of modern changes; ``kept``: tables already
+    there that this report did not regenerate (their records were not found):
+    still linked, marked so, never silently dropped."""
     out_root = Path(out_root)
     lines = [
         "# repro: generated results\n\n",
@@ -20,13 +23,17 @@ def write_index(out_root: Path, written: Sequence[Path], tricks: Sequence[tuple[
         "plots with `repro report`); nothing is typed by hand.\n\n",
     ]
     by_dir: dict[Path, list[Path]] = {}
-    for path in sorted(set(written)):
+    stale = {Path(p) for p in kept} - {Path(p) for p in written}
+    for path in sorted(set(written) | stale):
         by_dir.setdefault(path.parent, []).append(path)
     for folder, paths in sorted(by_dir.items()):
         rel_dir = folder.relative_to(out_root).as_posix()
         lines.append(f"## {rel_dir}/\n\n")
         for p in paths:
-            if p.suffix == ".md":
+            if p in stale:
+                lines.append(f"- [{p.name}]({rel_dir}/{p.name}) (kept from an earlier report: its run records "
+                             "were not found this time)\n")
+            elif p.suffix == ".md":
                 lines.append(f"- [{p.name}]({rel_dir}/{p.name}) (table; CSV beside it)\n")
         pngs = [p for p in paths if p.suffix == ".png"]
         if pngs:

@@ -27,15 +27,17 @@ def save(fig, path: Path) -> Path:
 def error_by_row(
     rows: Sequence[str], runs: pd.DataFrame, published: Mapping[str, float], title: str, path: Path,
     published_label: str = "published", away: Sequence[str] = (), away_label: str = "",
+    metric: str = "test_error", metric_label: str = "test error (%)",
 ) -> Path:
-    """Test error per configuration: each seed as a dot, the mean as a bar with
-    ± 1 sd, the published figure as a red diamond. Rows in ``away`` (tested on
+    """Test error (or ``metric``) per configuration: each seed as a dot, the mean as a bar
+    with ± 1 sd, the published figure as a red diamond. Rows in ``away`` (tested on
     another data set) get their own colour."""
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rows)), 4.6))
+    # At least 8 wide: the two-column legend above the axes fits beside few rows too.
+    fig, ax = plt.subplots(figsize=(max(8.0, 1.1 * len(rows)), 4.6))
     x = np.arange(len(rows))
     means, sds = [], []
     for i, row in enumerate(rows):
-        errs = runs.loc[runs["name"] == row, "test_error"].to_numpy()
+        errs = runs.loc[runs["name"] == row, metric].dropna().to_numpy()
         means.append(errs.mean() if len(errs) else np.nan)
         sds.append(errs.std(ddof=1) if len(errs) > 1 else 0.0)
         ax.scatter(np.full(len(errs), i) + np.linspace(-0.12, 0.12, len(errs)), errs, s=14, color="black", zorder=3)
@@ -46,9 +48,10 @@ def error_by_row(
         if idx:
             ax.bar(x[idx], np.take(means, idx), yerr=np.take(sds, idx), color=colour, capsize=4, label=label)
     pub = [published.get(r, np.nan) for r in rows]
-    ax.scatter(x, pub, marker="D", color="#c0392b", zorder=4, label=published_label)
+    if np.isfinite(np.asarray(pub, dtype=float)).any():  # no published numbers: no legend entry for them
+        ax.scatter(x, pub, marker="D", color="#c0392b", zorder=4, label=published_label)
     ax.set_xticks(x, rows, rotation=25, ha="right")
-    ax.set_ylabel("test error (%)")
+    ax.set_ylabel(metric_label)
     ax.set_title(title, pad=34)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
@@ -56,11 +59,13 @@ def error_by_row(
     return save(fig, path)
 
 
-def learning_curves(curves: Mapping[str, pd.DataFrame], title: str, path: Path, dashed: Sequence[str] = ()) -> Path:
-    """Train and test error per pass, mean over seeds, one line per configuration
-    (``dashed``: configurations measured on another data set)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for split, ax in zip(("train", "test"), axes):
+def learning_curves(curves: Mapping[str, pd.DataFrame], title: str, path: Path, dashed: Sequence[str] = (),
+                    splits: Sequence[str] = ("train", "test")) -> Path:
+    """Train and test error (or ``splits``) per pass, mean over seeds, one line per
+    configuration (``dashed``: configurations measured on another data set)."""
+    fig, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 4.2), sharey=True, squeeze=False)
+    axes = axes[0]
+    for split, ax in zip(splits, axes):
         for label, frame in curves.items():
             col = f"{split}_error"
             if frame.empty or col not in frame:
@@ -74,7 +79,7 @@ def learning_curves(curves: Mapping[str, pd.DataFrame], title: str, path: Path, 
         ax.set_title(f"{split} error (%, mean over seeds)")
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("error (%)")
-    axes[1].legend(fontsize=8)
+    axes[-1].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return save(fig, path)

@@ -3,6 +3,9 @@
 The era-agnostic view of a folder of records: for runs whose splits are not
 the 1989 train/test pair (AlexNet's val and val10: 1-crop and 10-crop,
 top-1 and top-5), straight from metrics.json. Same records, same bytes.
+Settings that tell runs of one name apart (rows.py: an lr sweep's `optim.lr`)
+are columns after the run's folder; a sweep of more than one configuration
+gets the error plot (its first split's top-1 error) and the learning curves.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from repro.train.atomic import write_text_atomic
 from repro.train.record import RecordError, read_metrics
 
 from .collect import Skipped, find_run_dirs
+from . import plots
+from .collect import read_history
 from .markdown import fmt, table
+from .rows import MISSING, label, row_config, settings_keys
 
 RATES = ("error", "top5_error")
 
@@ -37,6 +43,7 @@ def run_rows(roots: Iterable[Path]) -> tuple[pd.DataFrame, list[Skipped]]:
                 "seed": int(m["seed"]),
                 "passes": int(m["passes"]),
                 "processes": int(m.get("world_size") or 1),
+                "config": row_config(m, path),
             }
             for split, result in sorted(m["final"].items()):
                 row.update({f"{split}_{k}": float(result[k]) for k in RATES if k in result})
@@ -52,6 +59,12 @@ def run_rows(roots: Iterable[Path]) -> tuple[pd.DataFrame, list[Skipped]]:
     frame = pd.DataFrame(rows)
     if not frame.empty:
         frame = frame.sort_values(["era", "name", "data", "seed", "run"], kind="stable").reset_index(drop=True)
+        configs = list(frame.pop("config"))
+        keys = settings_keys(configs, [str(n) for n in frame["name"]])
+        at = frame.columns.get_loc("name") + 1
+        for i, key in enumerate(keys):
+            frame.insert(at + i, key, [c.get(key, MISSING) for c in configs])
+        frame.attrs["settings"] = keys
     return frame, skipped
 
 
@@ -60,13 +73,16 @@ def write_run_table(roots: Iterable[Path], stem: Path, base: Path | None = None)
     roots = [Path(r) for r in roots]
     frame, skipped = run_rows(roots)
     base = Path(base) if base is not None else Path.cwd()
+    keys = frame.attrs.get("settings", [])
+    split_cols = [c for c in frame.columns if c.endswith(RATES) and c not in ("n_train", "n_test", *keys)]
+    stem = Path(stem)
+    figures = _figures(frame, keys, split_cols, stem)
     if not frame.empty:
         frame["run"] = [_relative(Path(r), base) for r in frame["run"]]
-    split_cols = [c for c in frame.columns if c.endswith(RATES) and c not in ("n_train", "n_test")]
-    headers = ["run", "data", "train images", "test images", "seed", "passes", "processes",
+    headers = ["run", *keys, "data", "train images", "test images", "seed", "passes", "processes",
                *[_label(c) for c in split_cols], "wall time (min)", "train images/s", "hardware", "commit"]
     md_rows = [
-        [r["run"], r["data"], f"{r['n_train']:,}", f"{r['n_test']:,}", r["seed"], r["passes"], r["processes"],
+        [r["run"], *(r[k] for k in keys), r["data"], f"{r['n_train']:,}", f"{r['n_test']:,}", r["seed"], r["passes"], r["processes"],
          *[fmt(r[c]) for c in split_cols], fmt(r["wall_time_s"] / 60, 1), fmt(r["samples_per_s"], 0),
          r["hardware"], r["git_commit"][:10]]
         for _, r in frame.iterrows()
@@ -77,11 +93,36 @@ def write_run_table(roots: Iterable[Path], stem: Path, base: Path | None = None)
         "val = the centre crop, val10 = the paper's ten crops averaged.\n\n",
         table(headers, md_rows) if md_rows else "No finished runs.\n",
         "".join(f"\nSkipped {_relative(s.path, base)}: {s.reason}\n" for s in skipped),
+        "".join(f"\n**{caption}**\n\n![{caption}]({path.name})\n" for caption, path in figures),
     ])
-    stem = Path(stem)
     write_text_atomic(stem.with_suffix(".csv"), frame.to_csv(index=False, lineterminator="\n"))
     write_text_atomic(stem.with_suffix(".md"), md)
-    return [stem.with_suffix(".csv"), stem.with_suffix(".md")]
+    return [stem.with_suffix(".csv"), stem.with_suffix(".md"), *(p for _, p in figures)]
+
+
+def _figures(frame: pd.DataFrame, keys: list[str], split_cols: list[str], stem: Path) -> list[tuple[str, Path]]:
+    """With more than one configuration (name and settings): the error plot and the learning curves."""
+    top1 = [c for c in split_cols if not c.endswith("top5_error")]
+    if frame.empty or not top1:
+        return []
+    rows = [label(str(r["name"]), [(k, str(r[k])) for k in keys]) for _, r in frame.iterrows()]
+    order = list(dict.fromkeys(rows))
+    if len(order) < 2:
+        return []
+    metric, split = top1[0], top1[0][: -len("_error")]
+    runs = frame.assign(name=rows)
+    path = plots.error_by_row(order, runs, {}, f"{stem.name}: {split} error per configuration",
+                              stem.with_name(f"{stem.name}_error.png"), metric=metric,
+                              metric_label=f"{split} error (%, top-1)")
+    figures = [(f"{split} error per configuration (dots: seeds; bars: mean ± sd)", path)]
+    curves = {row: pd.concat([read_history(r) for r in runs.loc[runs["name"] == row, "run"]], ignore_index=True)
+              for row in order}
+    splits = [s for s in ("train", "val", "test") if any(f"{s}_error" in c for c in curves.values())]
+    if splits:
+        path = plots.learning_curves(curves, f"{stem.name}: learning curves", stem.with_name(f"{stem.name}_curves.png"),
+                                     splits=splits)
+        figures.append(("Learning curves (mean over seeds)", path))
+    return figures
 
 
 def _label(column: str) -> str:

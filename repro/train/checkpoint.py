@@ -17,8 +17,24 @@ from .distributed import World, gather_objects
 from .record import RunDir
 
 CHECKPOINT_FORMAT = 1
-# Keys that may differ between the interrupted run and its resumption.
-RESUME_IGNORED = frozenset({"resume", "trainer.progress"})
+# Keys that may differ between the interrupted run and its resumption: what is
+# shown or logged, not what is trained (a whole group: every key under it).
+RESUME_IGNORED = frozenset({"resume", "trainer.progress", "logger"})
+
+
+# Keys added to the configs after runs were recorded, with the value their absence
+# meant: a run interrupted before a key existed resumes under the new code.
+ADDED_KEYS = {"data.val_size": 0, "data.val_seed": 0}
+
+
+def with_added_keys(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``flat`` (dotted keys) with every absent ADDED_KEYS key at its old meaning."""
+    return {**ADDED_KEYS, **flat} if any(k.startswith("data.") for k in flat) else dict(flat)
+
+
+def resume_ignored(dotted: str) -> bool:
+    """True for a key in RESUME_IGNORED or under one of its groups (logger.every_steps)."""
+    return any(dotted == k or dotted.startswith(k + ".") for k in RESUME_IGNORED)
 
 
 class ResumeError(RuntimeError):
@@ -38,8 +54,8 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    a, b = flatten(saved), flatten(current)
-    keys = sorted((set(a) | set(b)) - RESUME_IGNORED)
+    a, b = with_added_keys(flatten(saved)), with_added_keys(flatten(current))
+    keys = sorted(k for k in set(a) | set(b) if not resume_ignored(k))
     return [f"{k}: checkpoint {a.get(k, '<absent>')!r} vs now {b.get(k, '<absent>')!r}" for k in keys if a.get(k) != b.get(k)]
 
 
@@ -75,7 +91,8 @@ def load_checkpoint(run: RunDir, task, config: Mapping[str, Any], world: World) 
     """Restore the task's model, optimizer, scheduler and this rank's RNG;
     return the saved loop state (a dict)."""
     try:
-        ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=False)
+        # Tensors, numbers, strings and containers only: loading never runs pickled code.
+        ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem for the user
         raise ResumeError(f"cannot read checkpoint {run.checkpoint}: {exc}") from exc
     if ckpt.get("format") != CHECKPOINT_FORMAT:

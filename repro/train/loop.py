@@ -21,12 +21,18 @@ No checkpoint of the diverged state is taken (the last good one stays), the
 diverged model is not evaluated and the era's `finish` is not called;
 metrics.json says "status": "diverged" with the pass and step
 (tests/repro/train/test_diverged.py).
+
+While it trains, a run shows a whole-run progress bar on a terminal and logs
+`pass k/N ...` lines, the last of each pass with its time, the elapsed time and
+the ETA (progress.py); the `logger` group (logger.py) records the training loss
+every k steps and each pass's metrics for TensorBoard or a CSV file.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,14 +41,15 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from .checkpoint import ResumeError, load_checkpoint, save_checkpoint
 from .distributed import World, all_reduce_sum, current_world, shard_order
 from .environment import environment
 from .evaluate import EvalResult, evaluate
 from .interrupt import StopFlag, TrainingInterrupted, saving
+from .logger import RunLogger, StepLog, logger_config, open_logger
 from .order import epoch_order
+from .progress import RunProgress
 from .record import (RunDir, divergence_reason, diverged_record, write_diverged, write_history, write_metrics,
                      write_record_json)
 from .steps import EagerStepper
@@ -84,6 +91,8 @@ class _Run:
     stepper: Stepper
     started: float  # perf_counter at this segment's start
     wall_before: float  # wall time of earlier segments (before a resume)
+    progress: RunProgress
+    steplog: StepLog
 
     def wall(self) -> float:
         return self.wall_before + time.perf_counter() - self.started
@@ -128,14 +137,18 @@ def fit(
     simulate an interruption).
     """
     world = current_world()
+    watch = logger_config(config)  # a bad logger value fails before anything is trained
     state = _start(task, run, config, seed, resume, world, log)
     env = environment(cfg.device)
     if world.is_main:
         write_record_json(run.environment, {**env, "world_size": world.size})
-    r = _prepare(task, cfg, run, config, world, seed, log, state)
+    logger = open_logger(watch, run.path, state.global_step if resume else None) if world.is_main else RunLogger()
+    r = _prepare(task, cfg, run, config, world, seed, log, state, StepLog(logger, watch.every_steps))
     try:
         with StopFlag() as stop:
             for epoch in range(state.epoch, cfg.epochs):
+                r.progress.start_pass()
+                r.steplog.start_pass()
                 _train_pass(r, state, epoch, stop, list(on_step))
                 row = _end_of_pass(r, state, epoch)
                 state.history.append(row)
@@ -143,8 +156,13 @@ def fit(
                 r.checkpoint(state, epoch, r.steps_per_epoch)
                 if world.is_main:
                     write_history(run, state.history)
+                    r.steplog.end_pass(row, state.global_step, epoch)
+                    r.progress.end_pass(epoch, f"lr {row['lr']:.3g}, mean training loss {row['train_step_loss']:.4g}")
     except _Diverged as diverged:
         return _record_divergence(r, state, diverged.entry, meta, env)
+    finally:
+        r.progress.close()
+        r.steplog.close()
     metrics = _final_metrics(r, state, meta, env)
     if world.is_main:
         metrics = write_metrics(run, metrics)
@@ -182,8 +200,8 @@ def _start(task: TrainTask, run: RunDir, config: Mapping[str, Any], seed: int, r
 
 
 def _prepare(task: TrainTask, cfg: TrainerConfig, run: RunDir, config: Mapping[str, Any], world: World, seed: int,
-             log: Callable[[str], None], state: _State) -> _Run:
-    """Data on the device, the pass geometry, and the stepper."""
+             log: Callable[[str], None], state: _State, steplog: StepLog) -> _Run:
+    """Data on the device, the pass geometry, the stepper, what the run shows."""
     device = torch.device(cfg.device)
     if isinstance(task.train, BatchSource):
         n = task.train.n
@@ -198,14 +216,19 @@ def _prepare(task: TrainTask, cfg: TrainerConfig, run: RunDir, config: Mapping[s
     if task.stepper is not None and (isinstance(task.train, BatchSource) or world.distributed):
         raise ValueError("an era's own stepper (a fused backend) trains on in-memory data in one process")
     eval_sets = {k: v if callable(v) else (v[0].to(device), v[1].to(device)) for k, v in task.eval_sets.items()}
+    samples_per_epoch = steps_per_epoch * bs if world.distributed else n
+    done = state.epoch * samples_per_epoch + min(state.step_in_epoch * bs, samples_per_epoch)
     return _Run(
         task=task, cfg=cfg, run=run, config=config, world=world, device=device, seed=seed, log=log, n=n,
         steps_per_epoch=steps_per_epoch,
-        samples_per_epoch=steps_per_epoch * bs if world.distributed else n,
+        samples_per_epoch=samples_per_epoch,
         eval_sets=eval_sets,
         stepper=task.stepper or EagerStepper(task, _train_model(task, world), device, cfg.precision),
         started=time.perf_counter(),
         wall_before=state.wall_time_s,
+        progress=RunProgress(cfg.epochs, samples_per_epoch, done, task.progress_unit, cfg.progress and world.is_main,
+                             log, state.wall_time_s),
+        steplog=steplog,
     )
 
 
@@ -234,31 +257,25 @@ def _train_pass(r: _Run, state: _State, epoch: int, stop: StopFlag, on_step: lis
     cfg, bs = r.cfg, r.cfg.batch_size
     fetch = _batches(r, epoch, state)
     r.task.model.train()
-    bar = tqdm(
-        total=r.samples_per_epoch,
-        initial=min(state.step_in_epoch * bs, r.samples_per_epoch),
-        desc=f"pass {epoch + 1}/{cfg.epochs}",
-        unit=r.task.progress_unit,
-        unit_scale=True,
-        leave=False,
-        disable=None if (cfg.progress and r.world.is_main) else True,
-    )
     running = state.running_loss
     t0 = time.perf_counter()
     step = state.step_in_epoch
     while step < r.steps_per_epoch:
         end = r.stepper.chunk_end(step, r.steps_per_epoch, state.global_step)
+        if r.steplog.active:  # a fused chunk ends where the logger wants a point, so it has one every k steps
+            end = min(end, step + r.steplog.every - state.global_step % r.steplog.every)
         loss = r.stepper(*fetch(step, end))
         running += loss
         done = min(end * bs, r.samples_per_epoch) - step * bs
+        before = state.global_step
         state.global_step += end - step
         state.samples += done
-        bar.update(done)
+        r.progress.advance(done)
+        r.steplog.steps(before, state.global_step, loss, done, _lr(r.task), epoch)
         step = end
         # One process: a Python float, free to check. Under torchrun ranks see
         # different losses, so they agree on the all-reduced sum at the pass's end.
         if not r.world.distributed and not math.isfinite(running):
-            bar.close()
             state.train_time_s += time.perf_counter() - t0
             value = loss if not math.isfinite(loss) else running
             raise _Diverged(epoch, step, state.global_step, "the training loss", value)
@@ -272,9 +289,7 @@ def _train_pass(r: _Run, state: _State, epoch: int, stop: StopFlag, on_step: lis
             state.wall_time_s = r.wall()
             r.checkpoint(state, epoch, step)
             if stop.set:
-                bar.close()
                 raise TrainingInterrupted(r.run, epoch, step)
-    bar.close()
     state.train_time_s += time.perf_counter() - t0
     (state.running_loss,) = all_reduce_sum([running], r.device)
     if not math.isfinite(state.running_loss):
@@ -292,7 +307,7 @@ def _evaluate(r: _Run, state: _State, epoch: int, last: bool) -> dict[str, Any]:
         else:
             res = evaluate(task.model, data[0], data[1], task.loss_fn, r.cfg.eval_batch_size, task.predict)
         if r.world.is_main:
-            r.log(res.line(split))
+            r.progress.line(epoch, res.line(split))
         if not math.isfinite(res.loss):
             state.eval_time_s += time.perf_counter() - t1
             raise _Diverged(epoch, r.steps_per_epoch, state.global_step, f"the {split} loss", res.loss)
@@ -306,7 +321,7 @@ def _evaluate(r: _Run, state: _State, epoch: int, last: bool) -> dict[str, Any]:
 def _end_of_pass(r: _Run, state: _State, epoch: int) -> dict[str, Any]:
     """The pass's history row: its rate and loss, evaluation, the era's counters; then the scheduler step."""
     task, last = r.task, epoch + 1 == r.cfg.epochs
-    lr = float(task.optimizer.param_groups[0]["lr"])
+    lr = _lr(task)
     row: dict[str, Any] = {"pass": epoch + 1, "lr": lr, "train_step_loss": state.running_loss / r.samples_per_epoch}
     if (epoch + 1) % r.cfg.eval_every == 0 or last:
         row.update(_evaluate(r, state, epoch, last))
@@ -314,19 +329,29 @@ def _end_of_pass(r: _Run, state: _State, epoch: int) -> dict[str, Any]:
         counts = dict(task.counters())
         row.update(zip(counts, all_reduce_sum(list(counts.values()), r.device)))
     if task.scheduler is not None:
-        if task.scheduler_metric is None:
-            task.scheduler.step()
-        elif task.scheduler_metric in row:
-            task.scheduler.step(row[task.scheduler_metric])
+        with warnings.catch_warnings():
+            # A fused stepper updates the optimizer's tensors without optimizer.step(), which torch
+            # takes for a scheduler stepped first; the order here is right (after the pass).
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            if task.scheduler_metric is None:
+                task.scheduler.step()
+            elif task.scheduler_metric in row:
+                task.scheduler.step(row[task.scheduler_metric])
     state.wall_time_s = r.wall()
     row.update({"train_time_s": state.train_time_s, "wall_time_s": state.wall_time_s})
     return row
 
 
+def _lr(task: TrainTask) -> float:
+    return float(task.optimizer.param_groups[0]["lr"])
+
+
 def _final_metrics(r: _Run, state: _State, meta: Mapping[str, Any] | None, env: Mapping[str, Any]) -> dict[str, Any]:
     final = {split: {k: state.history[-1][f"{split}_{k}"] for k in keys} for split, keys in state.eval_keys.items()}
     extra = dict(r.task.finish(r.run.path)) if r.task.finish is not None and r.world.is_main else {}
-    return {**(meta or {}), **extra, **_summary(r, state, env), "final": final}
+    # The last pass's mean training loss: a sweep's objective where there is no validation split (repro/app.py).
+    return {**(meta or {}), **extra, **_summary(r, state, env), "final": final,
+            "final_train_step_loss": state.history[-1]["train_step_loss"]}
 
 
 def _summary(r: _Run, state: _State, env: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ Claiming takes the directory's lock, then decides, before writing anything:
 - a finished record (metrics.json) or an interrupted one (checkpoint.pt) is
   never overwritten: without resume=true the run is refused;
 - with resume=true the requested config must equal the recorded one
-  (config.yaml), apart from the keys that may differ (checkpoint.RESUME_IGNORED);
+  (config.yaml), apart from the keys that may differ (checkpoint.RESUME_IGNORED: `resume`, `trainer.progress`, the `logger` group);
   a difference is refused in one line naming the keys.
 
 A refused run (locked, finished, interrupted, different config) changes
@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from .atomic import remove_stale_temps, write_text_atomic
-from .checkpoint import RESUME_IGNORED, ResumeError
+from .checkpoint import ADDED_KEYS, ResumeError, resume_ignored
 from .distributed import current_world
 from .record import DIVERGED, RunDir, divergence_reason, read_record
 
@@ -147,10 +147,12 @@ _ABSENT = object()
 
 def _changes(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str, out: list[str]) -> None:
     for key in sorted(a.keys() | b.keys(), key=str):
-        name, old, new = f"{prefix}{key}", a.get(key, _ABSENT), b.get(key, _ABSENT)
+        name = f"{prefix}{key}"
+        # A key added after the run was recorded (data.val_size...) reads as its old meaning.
+        old, new = (m.get(key, ADDED_KEYS.get(name, _ABSENT)) for m in (a, b))
         if isinstance(old, Mapping) and isinstance(new, Mapping):
             _changes(old, new, name + ".", out)
-        elif name not in RESUME_IGNORED and not _same(old, new):
+        elif not resume_ignored(name) and not _same(old, new):
             out.append(f"{name} (recorded {_short(old)}, now {_short(new)})")
 
 

@@ -18,7 +18,7 @@ from repro.config import ConfigError
 from repro.train.loop import TrainingInterrupted
 from repro.train.record import RunDir, read_metrics
 
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
+CONF = str(Path(__file__).resolve().parents[2] / "conf" / "alexnet2012")
 
 
 def config(*overrides: str) -> dict:
@@ -184,8 +184,14 @@ def test_ddp_mode_and_torchrun_must_go_together(tmp_path, monkeypatch):
 
 
 def test_another_eras_data_is_refused_by_name(tmp_path):
+    from hydra.errors import MissingConfigException
+
+    with pytest.raises(MissingConfigException):  # each app its own config tree: no usps in conf/alexnet2012/data/
+        config("data=usps")
+    given = config(f"data.root={tmp_path}")
+    given["data"]["name"] = "usps"  # and the typed config refuses it in a config written by hand
     with pytest.raises(ConfigError, match="data.name: 'usps' is not one of"):
-        run(config("data=usps", f"data.root={tmp_path}"), tmp_path / "r")
+        run(given, tmp_path / "r")
 
 
 def test_cli_help_names_the_app_and_its_examples():
@@ -193,7 +199,7 @@ def test_cli_help_names_the_app_and_its_examples():
     import sys
 
     out = subprocess.run([sys.executable, "-m", "alexnet2012.cli", "--help"], capture_output=True, text=True,
-                         cwd=Path(CONF).parent, timeout=120)
+                         cwd=Path(CONF).parents[1], timeout=120)
     assert out.returncode == 0, out.stderr
     assert "alexnet2012: train the network of Krizhevsky" in out.stdout
     assert "experiment=alexnet_cifar10" in out.stdout and "parallel.mode=ddp" in out.stdout

@@ -186,7 +186,7 @@ def test_config_parses_from_yaml_like_mapping():
     assert parse(AlexNetConfig, {}, "model") == AlexNetConfig()
     assert AlexNetConfig(variant="torchvision").effective_channels == (64, 192, 384, 256, 256)
     assert AlexNetConfig(variant="torchvision", input_size=227).effective_conv1_padding == 2
-    with pytest.raises(ConfigError, match=r"model.ops: lrn: unknown implementation 'cuda'; available: \['custom', 'torch'\]"):
+    with pytest.raises(ConfigError, match=r"model.ops: lrn: unknown implementation 'cuda'; available: \['custom', 'torch', 'torch_composite'\]"):
         parse(AlexNetConfig, {"ops": {"lrn": "cuda"}}, "model")
     with pytest.raises(ConfigError, match="channels must be even"):
         parse(AlexNetConfig, {"channels": [95, 256, 384, 384, 256]}, "model")

@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from alexnet2012.model import build_model, layer_shapes
 from alexnet2012.recipe import recipe_from_config
 
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
+CONF = str(Path(__file__).resolve().parents[2] / "conf" / "alexnet2012")
 
 
 def composed(*overrides: str) -> dict:

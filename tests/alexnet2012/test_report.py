@@ -71,7 +71,9 @@ def test_cudaconvnet_sweep_gets_a_table_beside_the_published_numbers(tmp_path, a
     md = (out / "alexnet2012" / "cc.md").read_text()
     assert "| layers-18pct-shortened | 0 | 15 | 21.00 | — | 18 | 10.0 | 20.0 | test cpu |" in md
     assert "| layers-80sec | 0 | 15 | 25.50 | — | 26 | 10.0 | 1.3 | test cpu |" in md
-    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["REPORT.md", "cc.csv", "cc.md"]
+    # Two rows: the error plot (cuda-convnet's numbers as diamonds); no history in these records, so no curves.
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["REPORT.md", "cc.csv", "cc.md", "cc_error.png"]
+    assert "](cc_error.png)" in md
 
 
 def test_other_sweeps_get_the_generic_per_run_table(tmp_path, alexnet_record):

@@ -40,7 +40,7 @@ def test_torchrun_alexnet_run_writes_one_record(imagenet_tree, tmp_path):
     assert metrics["world_size"] == 2 and metrics["parallel"]["processes"] == 2
     assert metrics["train_samples"] == 48  # 24 images = 3 full global batches per pass
     assert set(metrics["final"]) == {"val", "val10"}
-    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert ckpt["world_size"] == 2 and len(ckpt["rng_per_rank"]) == 2
     assert not torch.equal(ckpt["rng_per_rank"][0]["rng"], ckpt["rng_per_rank"][1]["rng"])
     assert done.stdout.count("eval: split val ") == 2  # rank 0 logs; rank 1 is quiet

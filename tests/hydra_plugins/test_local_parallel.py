@@ -20,7 +20,7 @@ from hydra import compose, initialize_config_dir
 
 from hydra_plugins.repro_launcher._core import n_jobs
 from hydra_plugins.repro_launcher.local_parallel import JobDied, JobStopped
-from repro.app import CONF_DIR
+from repro.app import conf_dir
 from repro.cli_errors import sweep_interrupts
 
 
@@ -118,7 +118,7 @@ def test_n_jobs_is_a_count_or_minus_one():
                                                       ("lecun1989", "ablate_each", 2),
                                                       ("alexnet2012", "cc_ablations", 1)])
 def test_the_experiments_sweep_with_local_parallel(app, experiment, at_once):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=conf_dir(app), version_base="1.3"):
         cfg = compose(app, overrides=[f"experiment={experiment}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_ == "hydra_plugins.repro_launcher.local_parallel.LocalParallelLauncher"
     assert cfg.hydra.launcher.n_jobs == at_once

@@ -16,17 +16,25 @@ def lecun1989(*args, env=None):
 def test_help_lists_config_groups():
     out = lecun1989("--help")
     assert out.returncode == 0, out.stderr
-    # Both eras' apps read conf/: the groups list every era's options (the typed
-    # config refuses another era's data or model by name).
+    # Each app its own config tree (conf/lecun1989/, conf/shared/): only the 1989 groups and options.
     lines = {line.split(": ")[0]: line.split(": ")[1].split(", ") for line in out.stdout.splitlines() if ": " in line}
-    for group, options in (("data", ["cifar10", "imagenet", "mnist16", "usps"]),
-                           ("model", ["alexnet2012", "alexnet_cifar", "cc_layers_80sec", "lecun1989"]),
-                           ("model/ops", ["custom", "torch"]), ("optim", ["alexnet2012", "alexnet2012_step", "sgd"]),
-                           ("trainer", ["alexnet2012", "lecun1989"]),
-                           ("experiment", ["ablate_each", "alexnet_cifar10", "cc_layers_80sec", "karpathy_table"]),
-                           ("trick", ["adamw", "augment_shift", "batchnorm"]),
-                           ("trick2012", ["adamw", "dropout", "no_response_norm", "tanh"])):
-        assert set(options) <= set(lines.get(group, [])), (group, lines.get(group))
+    for group, options in (("data", ["mnist16", "usps"]), ("model", ["lecun1989"]), ("optim", ["sgd"]),
+                           ("trainer", ["lecun1989"]), ("experiment", ["ablate_each", "karpathy_protocol", "karpathy_table"]),
+                           ("logger", ["csv", "none", "tensorboard"])):
+        assert lines.get(group) == options, (group, lines.get(group))
+    assert {"adamw", "augment_shift", "softmax_ce"} <= set(lines["trick"])
+    assert not {"trick2012", "model/ops", "row/cc_ablations"} & set(lines), sorted(lines)
+
+
+@pytest.mark.parametrize("override,line", [
+    ("data=cifar10", "error: unknown data 'cifar10'; valid: mnist16, usps (cifar10 is alexnet2012's: run alexnet2012 data=cifar10)"),
+    ("trick2012=[dropout]", "error: trick2012 is a config group of alexnet2012, not of this command "
+                            "(run alexnet2012 trick2012=[dropout])"),
+])
+def test_another_apps_option_is_refused_before_any_folder_is_made(tmp_path, override, line):
+    out = lecun1989(override, f"hydra.run.dir={tmp_path / 'run'}")
+    assert (out.returncode, out.stderr.strip()) == (2, line)
+    assert not (tmp_path / "run").exists()
 
 
 def test_one_pass_run_prints_eval_lines_and_writes_the_record(usps_root, tmp_path):
@@ -88,14 +96,13 @@ def test_conflicting_tricks_are_a_clear_error(usps_root, tmp_path):
     (["trick=[adamw,foo]"], "error: unknown trick 'foo'; valid: adamw, augment_shift, batchnorm, cosine_lr, dropout, "
                             "init_kaiming, init_karpathy, label_smoothing, minibatch, mixed_precision, more_data, "
                             "more_passes, one_cycle, relu, softmax_ce, wider"),
-    (["experiment=nope"], "error: unknown experiment 'nope'; valid: ablate_each, alexnet_cifar10, cc_ablations, "
-                          "cc_conv_local_11pct, cc_layers_18pct, cc_layers_80sec, figure1, karpathy_table"),
+    (["experiment=nope"], "error: unknown experiment 'nope'; valid: ablate_each, karpathy_protocol, karpathy_table"),
 ])
 def test_bad_values_are_one_error_line_before_any_data_is_read(tmp_path, overrides, line):
     out = lecun1989(f"data.root={tmp_path / 'empty'}", "data.download=false", *overrides,
                     f"hydra.run.dir={tmp_path / 'run'}")
     assert (out.returncode, out.stderr.splitlines()) == (2, [line])
-    assert not (tmp_path / "run" / "config.yaml").exists()
+    assert not (tmp_path / "run").exists()  # Hydra's empty run folder is removed
 
 
 def test_an_unwritable_run_dir_is_one_error_line(tmp_path):

@@ -19,6 +19,7 @@ CONFIGS = {
     "wider": ModelConfig(h1_maps=18, h2_maps=9, h3_units=20),
     "scaled_tanh": ModelConfig(activation="scaled_tanh", output_activation="scaled_tanh"),
     "logits": ModelConfig(output_activation="none", init_fan_in_power=0.5),
+    "relu_logits": ModelConfig(activation="relu", output_activation="none", init_fan_in_power=0.5),
 }
 
 
@@ -79,7 +80,8 @@ def test_fused_forward_equals_the_model(name, n):
     with torch.no_grad():
         ref = model.double()(x.double()).float()
     model.float()
-    torch.testing.assert_close(fused_outputs(model, x), ref, rtol=0, atol=1e-6)
+    # rtol: ReLU logits are unbounded (up to ~3 here), float32 rounding scales with them.
+    torch.testing.assert_close(fused_outputs(model, x), ref, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "scaled_tanh"])
@@ -119,7 +121,7 @@ def test_fused_evaluator_equals_the_shared_evaluate(loss):
 
 
 def test_unsupported_models_keep_the_shared_evaluation():
-    assert not supports(build_model(ModelConfig(activation="relu"), seed=0))
+    assert supports(build_model(ModelConfig(activation="relu"), seed=0))  # ReLU units: forward_ex
     assert not supports(build_model(ModelConfig(norm="batch"), seed=0))
     assert supports(build_model(ModelConfig(dropout=0.5), seed=0))  # dropout is off at evaluation
 
@@ -136,4 +138,4 @@ def test_fused_runs_evaluate_on_the_fused_forward_and_eager_runs_on_tensors():
     got = fused["test"](model)
     assert (got.misses, got.n) == (ref.misses, 7) and got.loss == pytest.approx(ref.loss, rel=1e-6)
     assert eval_sets("eager", model, splits, mse_pm1, 16) == splits
-    assert eval_sets("fused_cpu", build_model(ModelConfig(activation="relu"), seed=0), splits, mse_pm1, 16) == splits
+    assert eval_sets("fused_cpu", build_model(ModelConfig(norm="batch"), seed=0), splits, mse_pm1, 16) == splits

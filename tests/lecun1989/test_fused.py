@@ -87,10 +87,12 @@ def test_fused_cpu_is_repeatable_and_chunking_does_not_matter():
 @pytest.mark.parametrize(
     "change,message",
     [
-        (dict(cfg=ModelConfig(dropout=0.25)), "model.dropout=0.25"),
-        (dict(cfg=ModelConfig(activation="relu")), "model.activation=relu"),
-        (dict(loss="ce"), "loss=ce"),
-        (dict(batch_size=8), "trainer.batch_size=8"),
+        # fused_cpu runs the per-example tricks (test_fused_tricks.py), the persistent CUDA kernel the paper's recipe.
+        (dict(cfg=ModelConfig(dropout=0.25), backend="cuda_persistent"), "model.dropout=0.25"),
+        (dict(cfg=ModelConfig(activation="relu"), backend="cuda_persistent"), "model.activation=relu"),
+        (dict(loss="ce", backend="cuda_persistent"), "loss=ce"),
+        (dict(batch_size=8), "trainer.batch_size=8 \\(trick minibatch"),
+        (dict(cfg=ModelConfig(norm="batch")), "model.norm=batch \\(trick batchnorm"),
         (dict(momentum=0.9), "momentum"),
         (dict(backend="turbo"), "choose one of eager, fused_cpu, cuda_persistent"),
     ],

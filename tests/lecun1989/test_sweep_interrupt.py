@@ -31,7 +31,9 @@ def sweep_args(usps_root: Path, sweep: Path, launcher: str, epochs: int) -> list
 
 
 def start_sweep(usps_root: Path, sweep: Path, launcher: str = "local_parallel") -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "lecun1989.cli", *sweep_args(usps_root, sweep, launcher, 40)],
+    # eager: 40 passes that last long enough to interrupt (the fused default finishes them in a blink)
+    args = [*sweep_args(usps_root, sweep, launcher, 40), "trainer.backend=eager"]
+    return subprocess.Popen([sys.executable, "-m", "lecun1989.cli", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=ENV)
 
 

@@ -69,10 +69,13 @@ def test_mixed_precision_runs_the_forward_in_bf16_and_keeps_fp32_weights():
 
 @pytest.mark.parametrize("model_cfg,optim,loss,batch,expected", [
     (ModelConfig(), OptimConfig(), "mse", 1, "fused_cpu"),  # the paper's recipe (augmentation or not)
-    (ModelConfig(output_activation="none"), OptimConfig(lr=0.01), "ce", 1, "eager"),
-    (ModelConfig(activation="relu"), OptimConfig(), "mse", 1, "eager"),
-    (ModelConfig(), OptimConfig(name="adamw", lr=3e-4), "mse", 1, "eager"),
-    (ModelConfig(), OptimConfig(), "mse", 32, "eager"),
+    # the per-example tricks run on the C++ kernel too (tests/lecun1989/test_fused_tricks.py)
+    (ModelConfig(output_activation="none"), OptimConfig(lr=0.01), "ce", 1, "fused_cpu"),
+    (ModelConfig(activation="relu", dropout=0.25), OptimConfig(), "mse", 1, "fused_cpu"),
+    (ModelConfig(), OptimConfig(name="adamw", lr=3e-4), "mse", 1, "fused_cpu"),
+    (ModelConfig(), OptimConfig(momentum=0.9), "mse", 1, "eager"),  # SGD momentum: not in the kernel
+    (ModelConfig(), OptimConfig(), "mse", 32, "eager"),  # the batched tricks stay eager
+    (ModelConfig(norm="batch"), OptimConfig(), "mse", 32, "eager"),
 ])
 def test_auto_backend_is_fused_only_for_what_the_kernel_implements(model_cfg, optim, loss, batch, expected):
     model = build_model(model_cfg, 0)

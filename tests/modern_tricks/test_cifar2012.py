@@ -16,7 +16,7 @@ from alexnet2012.recipe import build_task, recipe_from_config
 from modern_tricks import TRICKS_BY_ERA, apply_tricks
 from repro.config import ConfigError
 
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
+CONF = str(Path(__file__).resolve().parents[2] / "conf" / "alexnet2012")
 ALL = ("no_response_norm", "non_overlapping_pool", "tanh", "dropout", "batchnorm", "label_smoothing", "adamw",
        "one_cycle", "mixed_precision", "channels_last", "torch_compile")
 

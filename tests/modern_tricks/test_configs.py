@@ -23,7 +23,7 @@ ALL = [(era, name) for era, catalogue in TRICKS_BY_ERA.items() for name in sorte
 
 
 def config(era: str, *overrides: str) -> dict:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF / APP[era]), version_base="1.3"):  # each app its own tree
         return OmegaConf.to_container(compose(APP[era], overrides=list(overrides)), resolve=True)
 
 
@@ -86,7 +86,7 @@ def test_an_unknown_trick_is_refused_with_the_valid_names():
 def test_no_trick_yaml_shadows_the_declarations():
     # Hydra's file source comes before the ConfigStore: a conf/trick/<name>.yaml
     # would silently replace the defaults declared in Python.
-    assert not any((CONF / group).exists() for group in GROUP_BY_ERA.values())
+    assert not any((tree / group).exists() for tree in CONF.iterdir() for group in GROUP_BY_ERA.values())
 
 
 def test_registering_again_changes_nothing():

@@ -1,4 +1,4 @@
-"""repro.app.RunLogFile, the run folder's cli.log handler (conf/hydra/job_logging/repro.yaml)."""
+"""repro.app.RunLogFile, the run folder's cli.log handler (conf/shared/hydra/job_logging/repro.yaml)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shutil
 
 import yaml
 
-from repro.app import CONF_DIR, RunLogFile
+from repro.app import SHARED_CONF_DIR, RunLogFile, conf_dir
 
 
 def record(message: str) -> logging.LogRecord:
@@ -41,7 +41,7 @@ def test_a_message_after_the_folder_was_removed_is_dropped_quietly(tmp_path, cap
 
 
 def test_the_job_logging_config_uses_it():
-    conf = yaml.safe_load(open(f"{CONF_DIR}/hydra/job_logging/repro.yaml"))
+    conf = yaml.safe_load(open(f"{SHARED_CONF_DIR}/hydra/job_logging/repro.yaml"))
     assert conf["handlers"]["file"]["class"] == "repro.app.RunLogFile"
     for era in ("lecun1989", "alexnet2012"):
-        assert yaml.safe_load(open(f"{CONF_DIR}/{era}.yaml"))["hydra"]["output_subdir"] is None
+        assert yaml.safe_load(open(f"{conf_dir(era)}/{era}.yaml"))["hydra"]["output_subdir"] is None

@@ -94,3 +94,24 @@ def test_a_writable_or_interpolated_run_dir_passes_and_nothing_is_left_behind(co
     assert check_command_line(conf, [f"hydra.run.dir={tmp_path / 'new' / 'run'}"]) is None
     assert check_command_line(conf, ["hydra.run.dir=${oc.env:NOWHERE,/proc/x}"]) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conf"]  # the probe folder is gone
+
+
+@pytest.fixture
+def apps(tmp_path):
+    """Two apps' config trees: ours (colour: red) and another (colour: blue; its own group size)."""
+    for app, group, option in (("ours", "colour", "red"), ("theirs", "colour", "blue"), ("theirs", "size", "big")):
+        (tmp_path / app / group).mkdir(parents=True, exist_ok=True)
+        (tmp_path / app / group / f"{option}.yaml").write_text("{}\n")
+    return tmp_path
+
+
+def test_another_apps_option_or_group_is_named_as_that_apps(apps):
+    others = {"theirs": apps / "theirs"}
+    assert check_command_line([apps / "ours"], ["colour=blue"], others) == (
+        "unknown colour 'blue'; valid: red (blue is theirs's: run theirs colour=blue)")
+    assert check_command_line([apps / "ours"], ["size=big"], others) == (
+        "size is a config group of theirs, not of this command (run theirs size=big)")
+    assert check_command_line([apps / "ours"], ["trick9=[a]"], others, {"trick9": "theirs"}) == (
+        "trick9 is a config group of theirs, not of this command (run theirs trick9=[a])")
+    assert check_command_line([apps / "ours"], ["colour=green"], others) == "unknown colour 'green'; valid: red"
+    assert check_command_line([apps / "ours"], ["colour=red", "seed=1"], others) is None

@@ -64,6 +64,27 @@ def test_tower_scope_differs_from_layer_scope_only_near_the_boundary():
     torch.testing.assert_close(tower, lrn_reference(a.double(), groups=2).float())
 
 
+
+@pytest.mark.parametrize("size,beta,groups", [(1, 0.75, 1), (3, 0.75, 3), (5, 0.75, 2), (7, 0.5, 1), (11, 1.0, 2)])
+def test_cpu_closed_form_matches_torchs_composite(size, beta, groups):
+    # The CPU layer's hand-written gradient against autograd through F.local_response_norm
+    # (what the layer ran before), values and gradients, including channels_last input.
+    import torch.nn.functional as F
+
+    torch.manual_seed(size)
+    a = (torch.randn(3, 12, 4, 5, dtype=torch.float64) * 20).to(memory_format=torch.channels_last).requires_grad_()
+    a_ref = a.detach().clone().requires_grad_()
+    out = LocalResponseNorm(size, 1e-2, beta, 2.0, groups)(a)
+    folded = a_ref.reshape(3 * groups, 12 // groups, 4, 5)
+    ref = F.local_response_norm(folded, size, alpha=1e-2 * size, beta=beta, k=2.0).reshape(3, 12, 4, 5)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    weights = torch.randn_like(out)
+    (out * weights).sum().backward()
+    (ref * weights).sum().backward()
+    torch.testing.assert_close(a.grad, a_ref.grad, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(LocalResponseNorm(size, 1e-1, beta, 2.0, groups), (a.detach()[:1, :, :2, :2].clone().requires_grad_(),))
+
+
 # ----------------------------------------------------------------------------- the kernel
 
 LRN_CASES = [  # (shape, size, alpha, groups): the paper's constants, big alpha, every unrolled n, generic n, towers

@@ -12,11 +12,11 @@ from torch import nn
 from alexnet2012.kernels import bias_relu, conv, dropout, lrn, maxpool, softmax_xent
 from alexnet2012.ops import KINDS, OpsConfig, available, make, register, registry
 
-PRESETS = Path(__file__).resolve().parents[3] / "conf" / "model" / "ops"
+PRESETS = Path(__file__).resolve().parents[3] / "conf" / "alexnet2012" / "model" / "ops"
 
 
 def test_unknown_impl_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"unknown implementation 'cuda' for op 'lrn'; available: \['custom', 'torch'\]"):
+    with pytest.raises(ValueError, match=r"unknown implementation 'cuda' for op 'lrn'; available: \['custom', 'torch', 'torch_composite'\]"):
         make("lrn", "cuda", size=5)
     with pytest.raises(ValueError, match=r"unknown op kind 'deconv'.*'conv', 'fc', 'lrn'"):
         make("deconv", "torch")
@@ -50,6 +50,12 @@ def test_torch_impls():
     # mean of -log softmax: (log(1 + e^-2) + log 2) / 2
     assert loss.item() == pytest.approx((torch.log1p(torch.exp(torch.tensor(-2.0))).item() + 0.6931471805599453) / 2)
     assert loss.item() == pytest.approx(F.cross_entropy(logits, labels).item())
+    # LRN: "torch" is the closed form on the CPU, "torch_composite" torch's F.local_response_norm; one function.
+    auto, composite = (make("lrn", impl, size=5, alpha=1e-2, beta=0.75, k=2.0, groups=2) for impl in ("torch", "torch_composite"))
+    assert (auto.formulation, composite.formulation) == ("auto", "composite")
+    a = torch.randn(2, 8, 3, 3, dtype=torch.float64) * 10
+    torch.testing.assert_close(auto(a), composite(a), rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(auto(a), a / 2**0.75)
 
 
 def test_presets_name_one_registered_implementation_per_kind():

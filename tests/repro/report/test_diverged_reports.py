@@ -69,7 +69,7 @@ def test_the_1989_report_never_averages_a_diverged_run(lecun_runs, tmp_path, cap
     assert f"skipped {lecun_runs / 's3'}: {REASON}" in capsys.readouterr().out
     md = (out / "lecun1989" / "baseline.md").read_text()
     assert "| **ours** | USPS | 23 | 3 | 0.30 ± 0.10 | 5.50 ± 0.50 | 110.0 ± 10.0 |" in md
-    assert "## Skipped records" in md and f"| s3 | {REASON} |" in md
+    assert "## Skipped records" in md and f"| s3 | `baseline` | {REASON} |" in md
     assert "82.00" not in md
     ours = pd.read_csv(out / "lecun1989" / "baseline.csv").iloc[0]
     assert ours["seeds"] == 3 and ours["test_error_mean"] == pytest.approx(5.5)
@@ -81,7 +81,7 @@ def test_a_folder_of_diverged_runs_only_still_reports_under_its_era(tmp_path):
     out = tmp_path / "results"
     assert repro_main(["report", str(root), "--out", str(out)]) == 0
     md = (out / "lecun1989" / "sweep.md").read_text()
-    assert f"| 0_baseline_seed0 | {REASON} |" in md
+    assert f"| 0_baseline_seed0 | `baseline` | {REASON} |" in md
 
 
 def alexnet_record(name, seed, table=None, val_error=30.0):

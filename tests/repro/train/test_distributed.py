@@ -52,7 +52,7 @@ def test_ddp_with_two_gloo_processes_gives_the_combined_batch_gradient(tmp_path)
     done = subprocess.run([*TORCHRUN, str(HERE / "ddp_grads_worker.py"), str(out)], env=_env(),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    ddp = torch.load(out)
+    ddp = torch.load(out, weights_only=True)
     worker = _load_worker()
     x, y, order = worker.global_batch()
     model = worker.small_model()
@@ -76,7 +76,7 @@ def _two_rank_checkpoint(tmp_path):
     task = SimpleNamespace(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), scheduler=None)
     run = RunDir(tmp_path)
     save_checkpoint(run, task, SimpleNamespace(epoch=1, step=5), {"seed": 0}, World(0, 1))
-    ckpt = torch.load(run.checkpoint, weights_only=False)
+    ckpt = torch.load(run.checkpoint, weights_only=True)
     ranks = [{"rng": torch.Generator().manual_seed(100 + r).get_state(), "cuda_rng": None} for r in range(2)]
     torch.save({**ckpt, "rng_per_rank": ranks, "world_size": 2, **ranks[0]}, run.checkpoint)
     return run, task, ranks

@@ -44,7 +44,7 @@ def sigint_at(step):
 
 
 def weights(path: Path):
-    return torch.load(path / "checkpoint.pt", weights_only=False)["model"]
+    return torch.load(path / "checkpoint.pt", weights_only=True)["model"]
 
 
 def test_a_pickled_interrupt_round_trips(tmp_path):
@@ -96,7 +96,7 @@ def test_a_second_signal_during_the_save_waits_for_it(tmp_path, monkeypatch, cap
     assert err.rstrip().endswith(f"seed=3 resume=true hydra.run.dir={run_dir}")
     # The checkpoint is complete: resuming from it ends exactly where an uninterrupted run does.
     monkeypatch.setattr(loop, "save_checkpoint", real_save)
-    assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["state"]["global_step"] == 7
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["state"]["global_step"] == 7
     train(run_dir, resume=True)
     train(tmp_path / "straight")
     for name, tensor in weights(tmp_path / "straight").items():
@@ -121,7 +121,7 @@ def test_a_second_signal_before_the_save_stops_at_once_with_the_last_checkpoint(
     err = capfd.readouterr().err
     assert f"interrupted: stopped without saving the last steps; the last checkpoint is in {run_dir}" in err
     assert err.rstrip().endswith(f"x=1 resume=true hydra.run.dir={run_dir}") and "Traceback" not in err
-    assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["state"]["global_step"] == 5
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["state"]["global_step"] == 5
 
 
 def test_a_second_signal_before_any_checkpoint_says_nothing_is_saved(tmp_path, capfd):

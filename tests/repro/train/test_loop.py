@@ -53,7 +53,7 @@ def interrupt_at(step):
 
 
 def weights(path):
-    return torch.load(path / "checkpoint.pt", weights_only=False)["model"]
+    return torch.load(path / "checkpoint.pt", weights_only=True)["model"]
 
 
 def assert_same_run(a_dir, b_dir):

@@ -192,3 +192,15 @@ def test_an_unreadable_recorded_config_is_one_line_and_touches_nothing(tmp_path)
         claim(folder, {**CONFIG, "resume": True}, resume=True)
     assert "\n" not in str(err.value) and "its recorded config" in str(err.value) and "is unreadable (" in str(err.value)
     assert snapshot(folder) == before
+
+
+def test_a_run_recorded_before_the_validation_split_existed_resumes_as_without_one():
+    from repro.train.checkpoint import config_differences
+    from repro.train.run import config_changes
+
+    old = {"data": {"name": "usps"}, "seed": 0}
+    same = {"data": {"name": "usps", "val_size": 0, "val_seed": 0}, "seed": 0, "logger": {"name": "csv"}}
+    held = {"data": {"name": "usps", "val_size": 100, "val_seed": 0}, "seed": 0}
+    assert config_changes(old, same) == [] and config_differences(old, same) == []
+    assert config_changes(old, held) == ["data.val_size (recorded 0, now 100)"]
+    assert config_differences(old, held) == ["data.val_size: checkpoint 0 vs now 100"]

@@ -1,0 +1,189 @@
+"""Which runs are one row of a table: the same configuration, different seeds.
+
+Two runs belong to one row when their resolved configs (the record's `config`,
+and `recipe`, the values the code actually trained with) agree on every key
+but the run-identity keys below. Within a table, the keys that tell its rows
+apart and that the row name does not already say (an `optim.lr=0.01,0.1`
+sweep: `optim.lr`) become the row's settings: columns of the row and per-run
+tables, and part of the row's label in plots. Two runs of one row with the
+same seed are one result: the earliest finished is kept (ties: the first run
+folder by path) and the others are listed as duplicates, never counted.
+
+Run-identity keys, which never make two runs different rows:
+- seed: what a row is averaged over;
+- resume: a continued run is the same run;
+- data.root, data.download, data.verify, data.pin_memory: where the (checksum-verified)
+  data is read from and how it is fetched or copied, not which data;
+- trainer.progress, logger.*: what is shown or logged, not what is trained;
+- trainer.checkpoint_every_steps: when a checkpoint is written (a resumed run
+  continues bit-identically, tests/repro/train/test_loop.py, so it never changes a result);
+- hydra.*: Hydra's own settings (folders, launcher).
+Anything else that differs (device, threads, backend, precision, eval batch
+size included) makes a different row: a speed sweep is a sweep too. So do the
+record's own data set, number of passes, training-set size and tricks (records
+from older code, or a run stopped early by trainer.max_epochs, say it there
+only); tables show those in their own columns, so they join a row's label only
+where they tell two rows of the same settings apart (`softmax_ce passes=1`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+IDENTITY_KEYS = ("seed", "resume", "data.root", "data.download", "data.verify", "data.pin_memory",
+                 "trainer.progress", "trainer.checkpoint_every_steps", "logger", "hydra")
+RECIPE = "recipe."  # prefix of the effective values (the record's `recipe`) in a flat config
+MISSING = "—"  # a key a record does not have (written by older code)
+
+
+def _is_identity(key: str) -> bool:
+    key = key[len(RECIPE):] if key.startswith(RECIPE) else key
+    return any(key == k or key.startswith(k + ".") for k in IDENTITY_KEYS)
+
+
+def _value(v: Any) -> str:
+    """A config value as one canonical string (what tables show and rows compare)."""
+    if isinstance(v, str):
+        return v
+    return json.dumps(v, sort_keys=True, separators=(", ", ": "))
+
+
+def flatten(tree: Mapping | None, prefix: str = "") -> dict[str, str]:
+    """{"optim": {"lr": 0.01}} -> {"optim.lr": "0.01"}; an empty group (trick=[relu]: `relu: {}`) is kept."""
+    out: dict[str, str] = {}
+    for k, v in (tree or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = _value(v)
+    return out
+
+
+def row_config(record: Mapping, run: Path | None = None) -> dict[str, str]:
+    """The flat config that identifies a record's row (run-identity keys left out).
+
+    From the record's `config` (else the run's config.yaml) and its `recipe`."""
+    config = record.get("config")
+    if not isinstance(config, Mapping) and run is not None and (Path(run) / "config.yaml").is_file():
+        try:
+            config = yaml.safe_load((Path(run) / "config.yaml").read_text())
+        except yaml.YAMLError:
+            config = None
+    flat = flatten(config if isinstance(config, Mapping) else {})
+    flat.setdefault("name", _value(record.get("name", "")))
+    recipe = record.get("recipe")
+    if isinstance(recipe, Mapping):
+        flat.update(flatten(recipe, RECIPE))
+    return {k: v for k, v in sorted(flat.items()) if not _is_identity(k)}
+
+
+def row_key(config: Mapping[str, str]) -> str:
+    return json.dumps(dict(sorted(config.items())), sort_keys=True)
+
+
+def settings_keys(configs: Sequence[Mapping[str, str]], names: Sequence[str]) -> list[str]:
+    """The keys that tell rows apart beyond their names, in the order they split them.
+
+    Greedy over the config keys (sorted), then the recipe ones: a key is kept when
+    it differs between runs the name and the keys kept so far put together.
+    A recipe key is only shown when the configs alone do not separate two rows."""
+    keys = sorted(set().union(*(set(c) for c in configs)) - {"name"}) if configs else []
+    ordered = [k for k in keys if not k.startswith(RECIPE)] + [k for k in keys if k.startswith(RECIPE)]
+    groups: list[tuple] = [(n,) for n in names]
+    shown: list[str] = []
+    for key in ordered:
+        values = [c.get(key, MISSING) for c in configs]
+        seen: dict[tuple, str] = {}
+        if any(seen.setdefault(g, v) != v for g, v in zip(groups, values)):
+            shown.append(key)
+            groups = [(*g, v) for g, v in zip(groups, values)]
+    return shown
+
+
+def label(name: str, settings: Sequence[tuple[str, str]]) -> str:
+    """`baseline optim.lr=0.01`: a row's name and its settings."""
+    return " ".join([name, *(f"{k}={v}" for k, v in settings)])
+
+
+def _sort_value(v: str) -> tuple:
+    try:
+        return (0, float(v), "")
+    except ValueError:
+        return (2, 0.0, "") if v == MISSING else (1, 0.0, v)
+
+
+def settings_order(settings: Sequence[tuple[str, str]]) -> tuple:
+    """Sort key of a row's settings: numbers by value, then words, then missing."""
+    return tuple(_sort_value(v) for _, v in settings)
+
+
+FACTS = ("data", "passes", "n_train", "tricks")  # record fields a row is keyed by besides its config
+
+
+def _facts(runs: pd.DataFrame) -> list[tuple[tuple[str, str], ...]]:
+    cols = [c for c in FACTS if c in runs]
+    return [tuple((c, str(runs.at[i, c])) for c in cols) for i in runs.index]
+
+
+def resolve(runs: pd.DataFrame, skipped: Sequence = ()) -> tuple[pd.DataFrame, list]:
+    """One table's runs with their rows: adds `row` (label), `settings` (tuple of
+    (key, value)) and `row_key`; drops duplicate (config, seed) runs, which come back
+    as skipped records saying which run was kept. Diverged records (skipped, with a
+    config) take part in telling rows apart and get their row's label."""
+    from .collect import Skipped
+
+    skipped = list(skipped)
+    if runs.empty and not any(s.config is not None for s in skipped):
+        return runs, skipped
+    configs = [dict(c) for c in runs["config"]] if len(runs) else []
+    names = [str(n) for n in runs["name"]] if len(runs) else []
+    extra = [(i, s) for i, s in enumerate(skipped) if s.config is not None]
+    keys = settings_keys(configs + [dict(s.config) for _, s in extra], names + [s.name for _, s in extra])
+    for i, s in extra:
+        settings = tuple((k, s.config.get(k, MISSING)) for k in keys)
+        skipped[i] = dataclasses.replace(s, row=label(s.name, settings), settings=settings)
+    if runs.empty:
+        return runs, skipped
+    runs = runs.copy()
+    runs["settings"] = [tuple((k, c.get(k, MISSING)) for k in keys) for c in configs]
+    facts = _facts(runs)
+    # A fact joins the label only where it splits runs of the same name and settings.
+    base = [label(n, s) for n, s in zip(names, runs["settings"])]
+    seen: dict[str, set] = {}
+    for b, f in zip(base, facts):
+        seen.setdefault(b, set()).add(f)
+    varying = {b: {k for j, (k, _) in enumerate(next(iter(fs))) if len({f[j][1] for f in fs}) > 1}
+               for b, fs in seen.items()}
+    runs["row"] = [label(b, [kv for kv in f if kv[0] in varying[b]]) for b, f in zip(base, facts)]
+    runs["row_key"] = [row_key({**c, **{f"({k})": v for k, v in f}}) for c, f in zip(configs, facts)]
+    finished = runs["finished_at"] if "finished_at" in runs else pd.Series([""] * len(runs), index=runs.index)
+    order = sorted(runs.index, key=lambda i: (runs.at[i, "row_key"], int(runs.at[i, "seed"]),
+                                              str(finished[i] or "~"), str(runs.at[i, "run"])))
+    kept: dict[tuple[str, int], Any] = {}
+    dropped = []
+    for i in order:
+        ident = (runs.at[i, "row_key"], int(runs.at[i, "seed"]))
+        if ident in kept:
+            first = runs.loc[kept[ident]]
+            dropped.append(i)
+            skipped.append(Skipped(Path(runs.at[i, "run"]),
+                                   f"duplicate of {_shown_path(first['run'])} (same config and seed "
+                                   f"{ident[1]}); not counted", row=runs.at[i, "row"], settings=runs.at[i, "settings"]))
+        else:
+            kept[ident] = i
+    return runs.drop(index=dropped), skipped
+
+
+def _shown_path(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
