@@ -71,9 +71,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("report_delta_first_baseline", "experiment table: the Δ column takes the first baseline whatever the data set",
            (f"{L89}/test_report.py", "tests/repro/report/test_committed_results.py"),
            "repro/report/experiment_table.py", 'ref = refs.get(r["data"])', "ref = next(iter(refs.values()), None)"),
-    Mutant("report_seeds_are_records", "report summary: counts records instead of distinct seeds",
+    # (Counting records instead of distinct seeds in summary.py is no longer a bug: rows.resolve drops
+    # duplicate (config, seed) runs before the summary, so both counts agree. The bug moved there.)
+    Mutant("report_duplicates_counted", "report rows: duplicates keyed by run folder, so a copied run is a second seed",
            (f"{L89}/test_report.py", "tests/repro/report"),
-           "repro/report/summary.py", 'seeds=("seed", "nunique")', 'seeds=("seed", "size")'),
+           "repro/report/rows.py", 'ident = (runs.at[i, "row_key"], int(runs.at[i, "seed"]))',
+           'ident = (runs.at[i, "run"], int(runs.at[i, "seed"]))'),
     # --- composing tricks
     Mutant("compose_first_setter_wins", "composer: [adamw, cosine_lr, one_cycle] silently becomes one_cycle",
            ("tests/modern_tricks/test_tricks.py",),
