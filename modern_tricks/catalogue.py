@@ -42,7 +42,7 @@ files) and the tables below are made from those declarations.
 
 ERAS = {
     "lecun1989": ("LeCun et al. 1989: `lecun1989 trick=[...]`",
-                  "On the 1989 recipe (conf/lecun1989.yaml); Karpathy 2022's six are "
+                  "On the 1989 recipe (conf/lecun1989/lecun1989.yaml); Karpathy 2022's six are "
                   "`softmax_ce, adamw, augment_shift, dropout, relu, more_passes` "
                   "(`experiment=karpathy_table`, `experiment=ablate_each`)."),
     "alexnet2012": ("Krizhevsky et al. 2012: `alexnet2012 trick2012=[...]`",

@@ -10,7 +10,7 @@ from .trick import Stage, Trick, edit, register
 @dataclass(frozen=True)
 class PassesParams:
     # Karpathy 2022 raised the passes as he added tricks: 46 with AdamW, 60 with
-    # augmentation, 80 with dropout (rows of conf/row/karpathy_table/ set these).
+    # augmentation, 80 with dropout (rows of conf/lecun1989/row/karpathy_table/ set these).
     epochs: int = 80
 
     def validate(self) -> None:
