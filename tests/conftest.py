@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import repro.app  # noqa: F401  (the `repro.shared_conf` resolver and the `logger` group the app configs use)
 from modern_tricks import register_configs
 from repro.train.record import RunDir, write_metrics
 
 # The trick groups (trick, trick2012) are declared in Python; tests compose the
-# era configs through Hydra as the apps do, so they register them as the apps do.
+# era configs through Hydra as the apps do, so they register them as the apps do
+# (and import repro.app above for its resolver: each test file composes when run alone).
 register_configs()
 
 SHARED_DATA_ENV = "REPRO_SHARED_DATA"
