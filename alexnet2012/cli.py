@@ -13,12 +13,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
+# Large CPU tensors (>= 2 MiB) on transparent huge pages: PyTorch reads THP_MEM_ALLOC_ENABLE at the process's
+# first tensor allocation (so here, before any). A CPU training step allocates its activations and gradients
+# afresh, and each 4 KiB page of a fresh buffer is a page fault: about as dear as the pass that fills it
+# (an AlexNet step on 2 cores: ~1.2-2x faster with huge pages). Memory order and values are untouched;
+# THP_MEM_ALLOC_ENABLE=0 in the environment turns it off.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
+import torch  # noqa: E402
 
 from repro.app import conf_dir, hydra_command, sweep_objective, with_holdout
 from repro.config import parse_seed

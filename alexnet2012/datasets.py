@@ -29,6 +29,8 @@ from PIL import Image
 from repro.data.errors import DataError
 from repro.data.imagenet import ImageList
 
+from .loader import GatheredBatch
+
 OnBadImage = Literal["fail", "skip"]
 
 PACK_FORMAT = "repro-packed-images"
@@ -113,6 +115,14 @@ class ArrayDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         return _to_chw(self.x[index]), int(self.labels[index])
+
+    def __getitems__(self, indices: Sequence[int]) -> GatheredBatch:
+        """A whole batch (the DataLoader asks for it in one call): one gather of the HWC array and
+        one transpose into a fresh [B, 3, S, S] tensor, the same values per-image items and their
+        stack would give (a stack of 128 per-image copies cost ~0.1 s a step at 256 pixels)."""
+        rows = np.asarray(indices, dtype=np.int64)
+        images = torch.from_numpy(self.x[rows]).permute(0, 3, 1, 2).contiguous()
+        return GatheredBatch(images, torch.from_numpy(self.labels[rows]))
 
 
 def read_pack_meta(packed_dir: Path) -> dict:

@@ -31,8 +31,19 @@ class SkipLog:
         self.paths.extend(str(p) for p in paths)
 
 
-def collate_uint8(items: list[tuple]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+@dataclass
+class GatheredBatch:
+    """A batch a dataset cut out of its own arrays in one gather (its ``__getitems__``), so there
+    is nothing to collate: images uint8 [B, 3, S, S], labels int64 [B]."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+def collate_uint8(items: list[tuple] | GatheredBatch) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """(images uint8 [B, 3, S, S], labels int64 [B], skipped paths); skipped items are left out."""
+    if isinstance(items, GatheredBatch):
+        return items.images, items.labels, []
     kept = [item for item in items if item[0] is not None]
     skipped = [item[2] for item in items if item[0] is None]
     if not kept:

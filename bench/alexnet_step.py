@@ -3,6 +3,7 @@
     python bench/alexnet_step.py                          # CPU variants (and CUDA ones where a GPU is present)
     python bench/alexnet_step.py --batch 128 --steps 10   # more timed steps
     python bench/alexnet_step.py --name alexnet_step_h100 # another machine's table
+    python bench/alexnet_step.py --repeats 3              # a busy CPU: 3 rounds, medians of in-round ratios
 
 Each variant runs the real training path: Hydra config -> recipe ->
 build_task -> repro.train.fit, on synthetic uint8 256x256 images held in
@@ -21,6 +22,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+# As the alexnet2012 command does (alexnet2012/cli.py), before the first tensor is allocated.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -47,8 +52,13 @@ from repro.train.record import RunDir  # noqa: E402
 # name: (overrides, needs a GPU, image size). The first row is the baseline of the ratios.
 VARIANTS = {
     # Before issue 22: LRN through autograd of torch's F.local_response_norm composite (avg_pool3d of the
-    # squares), about half of a CPU step. The row under it is the code's default (the closed-form LRN on the CPU).
-    "paper two_tower, CPU fp32, LRN as F.local_response_norm (before)": (["model.ops.lrn=torch_composite"], False, 256),
+    # squares), about half of a CPU step, and the convolutions as nn.Conv2d on NCHW input. The next row
+    # has the closed-form LRN only; the third is the code's default (kernels/conv_torch.py's CPU
+    # formulation too). Changes without a switch (in-place ReLU, batch gathering, huge pages) help
+    # every row, the baseline included, so the ratios understate them.
+    "paper two_tower, CPU fp32, before issue 22 (LRN F.local_response_norm, conv NCHW)": (
+        ["model.ops.lrn=torch_composite", "model.ops.conv=torch_direct"], False, 256),
+    "paper two_tower, CPU fp32, closed-form LRN, conv NCHW": (["model.ops.conv=torch_direct"], False, 256),
     "paper two_tower, CPU fp32": ([], False, 256),
     "one_tower, CPU fp32": (["model.variant=one_tower"], False, 256),
     "torchvision, CPU fp32": (["model.variant=torchvision"], False, 256),
@@ -139,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
     parser.add_argument("--name", default="alexnet_step", help="output file stem (default alexnet_step)")
     parser.add_argument("--only", default=None, help="run only the variants whose name contains this text")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="rounds over every variant (a shared, busy CPU drifts): each row reports the median "
+                             "images/s and the median of its per-round ratios to the first row")
     args = parser.parse_args(argv)
     if args.steps < 2:
         parser.error("--steps must be >= 2 (the first step is not timed)")
@@ -148,20 +161,30 @@ def main(argv: list[str] | None = None) -> int:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     if gpu:
         torch.backends.cudnn.benchmark = True
-    rows = []
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    chosen = []
     for name, (overrides, needs_gpu, size) in VARIANTS.items():
         if args.only and args.only not in name:
             continue
         if needs_gpu and gpu is None:
             print(f"{name}: skipped (no CUDA GPU)")
             continue
-        rows.append(measure(name, overrides, size, args))
-    if not rows:
+        chosen.append((name, overrides, size))
+    if not chosen:
         print("no variant ran")
         return 1
-    base = rows[0]["images_per_s"]
-    for r in rows:
-        r["ratio_to_first_row"] = round(r["images_per_s"] / base, 3)
+    rounds = [[measure(name, overrides, size, args) for name, overrides, size in chosen] for _ in range(args.repeats)]
+    rows = []
+    for i, row in enumerate(rounds[0]):
+        per_round = [r[i] for r in rounds]
+        # Ratios within a round (the baseline measured minutes apart, not an hour), then the median.
+        row = {**row, "repeats": args.repeats,
+               "images_per_s": round(float(np.median([r["images_per_s"] for r in per_round])), 2),
+               "s_per_step": round(float(np.median([r["s_per_step"] for r in per_round])), 4),
+               "ratio_to_first_row": round(float(np.median(
+                   [r[i]["images_per_s"] / r[0]["images_per_s"] for r in rounds])), 3)}
+        rows.append(row)
     hardware = f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads" + (
         f"; GPU {gpu}" if gpu else "; no GPU")
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -169,14 +192,18 @@ def main(argv: list[str] | None = None) -> int:
     frame = pd.DataFrame(rows).assign(hardware=hardware, torch=torch.__version__, git_commit=commit, measured_at=stamp)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / f"{args.name}.csv", frame.to_csv(index=False, lineterminator="\n"))
-    md_rows = [[r["variant"], f"{r['params']:,}", r["batch"], r["steps_timed"], f"{r['images_per_s']:,.1f}",
-                f"{r['s_per_step']:.3f}", f"{r['ratio_to_first_row']:.2f}x"] for r in rows]
+    md_rows = [[r["variant"], f"{r['params']:,}", r["batch"], f"{r['steps_timed']} x {r['repeats']}",
+                f"{r['images_per_s']:,.1f}", f"{r['s_per_step']:.3f}", f"{r['ratio_to_first_row']:.2f}x"] for r in rows]
     cmd = " ".join(["python bench/alexnet_step.py", *(argv if argv is not None else sys.argv[1:])])
     md = (f"# AlexNet 2012 training step, torch path\n\nMeasured by `{cmd}` on **{hardware}**, torch "
           f"{torch.__version__}, commit `{commit[:10]}`, {stamp}. Synthetic uint8 images in memory through the real "
           "training path (augmentation on the device, forward, loss, backward, SGD with momentum); the first step "
-          "is not timed. Ratios are against the first row, measured in the same run.\n\n"
-          + table(["variant", "parameters", "batch", "steps timed", "train images/s", "s per step", "ratio"], md_rows))
+          "is not timed. Ratios are against the first row, measured in the same run: with --repeats, every "
+          "variant once per round, the median of the rounds' ratios (images/s and s per step: medians). "
+          f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')} (huge pages for large CPU "
+          "tensors, as the alexnet2012 command sets).\n\n"
+          + table(["variant", "parameters", "batch", "steps timed x rounds", "train images/s", "s per step",
+                   "ratio"], md_rows))
     write_text_atomic(args.out / f"{args.name}.md", md)
     print(f"wrote {args.out / args.name}.csv and .md")
     return 0

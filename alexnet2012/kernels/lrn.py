@@ -84,20 +84,26 @@ def register_fake_and_autograd() -> None:
 # ----------------------------------------------------------------------------- layers (model.ops.lrn)
 
 
-def _window_sum(s: torch.Tensor, size: int) -> torch.Tensor:
-    """sum_{j=i-n/2}^{i+n/2} s_j along the channels (dim 1), zero outside: n-1 shifted adds."""
+def _window_sum(s: torch.Tensor, size: int, groups: int = 1) -> torch.Tensor:
+    """sum_{j=i-n/2}^{i+n/2} s_j along the channels (dim 1), zero outside each of ``groups``
+    channel blocks: n-1 shifted adds per block. Slicing the blocks (instead of folding them into
+    the batch) keeps a channels_last tensor a view: the fold would copy it."""
     out = s.clone()
-    for d in range(1, size // 2 + 1):
-        out[:, d:] += s[:, :-d]
-        out[:, :-d] += s[:, d:]
+    per = s.shape[1] // groups
+    for first in range(0, s.shape[1], per):
+        last = first + per
+        for d in range(1, min(size // 2, per - 1) + 1):
+            out[:, first + d:last] += s[:, first:last - d]
+            out[:, first:last - d] += s[:, first + d:last]
     return out
 
 
-def _neg_pow(scale: torch.Tensor, beta: float) -> torch.Tensor:
-    """scale ** -beta; for the paper's beta = 0.75 as rsqrt(s) * sqrt(rsqrt(s)), several times cheaper than pow."""
+def _neg_pow(scale: torch.Tensor, beta: float, scratch: torch.Tensor | None = None) -> torch.Tensor:
+    """scale ** -beta; for the paper's beta = 0.75 as rsqrt(s) * sqrt(rsqrt(s)), several times cheaper than pow
+    (``scratch``, a tensor like ``scale`` the caller no longer needs, holds the sqrt)."""
     if beta == 0.75:
         r = scale.rsqrt()
-        return r.mul_(r.sqrt())
+        return r.mul_(r.sqrt() if scratch is None else torch.sqrt(r, out=scratch))
     return scale.pow(-beta)
 
 
@@ -112,21 +118,24 @@ class _ClosedFormLRN(torch.autograd.Function):
     (bench/alexnet_step.py), and the same function: tests/alexnet2012/kernels/test_lrn.py."""
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, size: int, alpha: float, beta: float, k: float) -> torch.Tensor:
-        scale = _window_sum(a * a, size).mul_(alpha).add_(k)
-        scale_pow = _neg_pow(scale, beta)
-        b = a * scale_pow
+    def forward(ctx, a: torch.Tensor, size: int, alpha: float, beta: float, k: float, groups: int) -> torch.Tensor:
+        squares = a * a
+        scale = _window_sum(squares, size, groups).mul_(alpha).add_(k)
+        # The squares are spent: their buffer takes the sqrt, then b (a fresh CPU buffer costs
+        # its page faults, about as much as the pass that fills it). The same values.
+        scale_pow = _neg_pow(scale, beta, scratch=squares)
+        b = torch.mul(a, scale_pow, out=squares)
         ctx.save_for_backward(a, b, scale, scale_pow)
-        ctx.args = (size, alpha, beta)
+        ctx.args = (size, alpha, beta, groups)
         return b
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         a, b, scale, scale_pow = ctx.saved_tensors
-        size, alpha, beta = ctx.args
+        size, alpha, beta, groups = ctx.args
         inner = (g * b).div_(scale)
-        grad = _window_sum(inner, size).mul_(a).mul_(-2.0 * alpha * beta)
-        return grad.addcmul_(g, scale_pow), None, None, None, None
+        grad = _window_sum(inner, size, groups).mul_(a).mul_(-2.0 * alpha * beta)
+        return grad.addcmul_(g, scale_pow), None, None, None, None, None
 
 
 class LocalResponseNorm(nn.Module):
@@ -155,15 +164,14 @@ class LocalResponseNorm(nn.Module):
         b, c, h, w = x.shape
         if c % self.groups:
             raise ValueError(f"LRN: {c} channels do not split into {self.groups} groups")
+        closed_form = self.formulation == "closed_form" or (self.formulation == "auto" and x.device.type == "cpu")
+        if closed_form:  # each tower's channel block on its own (in any memory order)
+            return _ClosedFormLRN.apply(x, self.size, self.alpha, self.beta, self.k, self.groups)
         # Folding the towers into the batch dimension normalises each one alone.
         y = x.reshape(b * self.groups, c // self.groups, h, w)
-        closed_form = self.formulation == "closed_form" or (self.formulation == "auto" and x.device.type == "cpu")
-        if closed_form:
-            y = _ClosedFormLRN.apply(y, self.size, self.alpha, self.beta, self.k)
-        else:
-            # F.local_response_norm averages the squares (divides alpha by n); the
-            # paper sums them, so pass alpha * n to get alpha * sum.
-            y = F.local_response_norm(y, self.size, alpha=self.alpha * self.size, beta=self.beta, k=self.k)
+        # F.local_response_norm averages the squares (divides alpha by n); the
+        # paper sums them, so pass alpha * n to get alpha * sum.
+        y = F.local_response_norm(y, self.size, alpha=self.alpha * self.size, beta=self.beta, k=self.k)
         return y.reshape(b, c, h, w)
 
     def extra_repr(self) -> str:

@@ -10,7 +10,8 @@ Two fusions, both from the custom implementations (alexnet2012/kernels/):
   ReLU's single pass.
 
 The layer keeps its ``bias`` parameter either way, so checkpoints are the same
-with and without fusion. Any other pair runs as ``activation(layer(x))``.
+with and without fusion. On the CPU torch's ReLU after torch's conv or fc layer runs
+in place on the layer's output. Any other pair runs as ``activation(layer(x))``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from alexnet2012.kernels.conv import Conv2d, Linear
 
 RELU_EPILOGUE = (Conv2d, Linear)  # layers whose kernel can apply the ReLU that follows them
 RELUS = (nn.ReLU, BiasReLU)
+IN_PLACE_RELU = (nn.Conv2d, nn.Linear)  # torch's layers (a custom one fuses the ReLU above): outputs not saved
 
 
 def without_bias(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -45,4 +47,8 @@ def activate(layer: nn.Module, activation: nn.Module, x: torch.Tensor) -> torch.
     # Only a per-channel bias fuses (a locally connected layer's is per position).
     if isinstance(activation, BiasReLU) and bias is not None and bias.dim() == 1:
         return activation(without_bias(layer, x), bias)
+    if type(activation) is nn.ReLU and isinstance(layer, IN_PLACE_RELU) and x.device.type == "cpu":
+        # The layer's backward needs its input and weight, not its output: the ReLU may overwrite it,
+        # which on the CPU saves a fresh (page-faulted) buffer and a pass per layer. Same values.
+        return F.relu_(layer(x))
     return activation(layer(x))

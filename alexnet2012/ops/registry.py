@@ -26,13 +26,17 @@ from typing import Any
 
 from torch import nn
 
-from alexnet2012.kernels import bias_relu, conv, dropout, lrn, maxpool, softmax_xent
+from alexnet2012.kernels import bias_relu, conv, conv_torch, dropout, lrn, maxpool, softmax_xent
 
 KINDS = ("conv", "fc", "lrn", "pool", "activation", "dropout", "loss")
 
 # kind -> implementation name -> the layer's class (or factory), called with the layer's arguments.
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
-    "conv": {"torch": nn.Conv2d, "custom": conv.Conv2d},
+    # "torch": nn.Conv2d in the formulation measured fastest on its device (kernels/conv_torch.py: on the
+    # CPU channels_last, and conv1's weight gradient by space-to-depth); "torch_direct": nn.Conv2d as given
+    # everywhere (the baseline of bench/alexnet_step.py).
+    "conv": {"torch": conv_torch.Conv2d, "torch_direct": partial(conv_torch.Conv2d, formulation="direct"),
+             "custom": conv.Conv2d},
     "fc": {"torch": nn.Linear, "custom": conv.Linear},
     # "torch": the closed form on the CPU (faster there), torch's composite elsewhere;
     # "torch_composite": F.local_response_norm everywhere (the baseline the closed form is measured against).

@@ -205,6 +205,22 @@ def test_loader_yields_the_requested_order(imagenet_tree):
         assert torch.equal(xs, xp) and torch.equal(ys, yp)
 
 
+def test_array_dataset_gathers_whole_batches_equal_to_its_items():
+    # ArrayDataset.__getitems__: one gather per batch in place of per-image items and their stack;
+    # the same bytes and labels, in the requested order, serial and in a worker.
+    rng = np.random.default_rng(3)
+    ds = ArrayDataset(rng.integers(0, 256, (11, 6, 7, 3), dtype=np.uint8), np.arange(11) % 4)
+    order = [9, 2, 2, 7, 0, 10, 5]
+    for workers in (0, 1):
+        got = list(batches(ds, order, 3, workers=workers))
+        assert [len(y) for _, y in got] == [3, 3, 1]
+        x, y = torch.cat([b for b, _ in got]), torch.cat([b for _, b in got])
+        assert x.dtype == torch.uint8 and x.shape == (7, 3, 6, 7) and x.is_contiguous()
+        assert torch.equal(x, torch.stack([ds[i][0] for i in order]))
+        assert y.dtype == torch.int64 and y.tolist() == [i % 4 for i in order]
+        assert torch.equal(x[0], torch.from_numpy(ds.x[9]).permute(2, 0, 1))  # HWC -> CHW, not just any order
+
+
 def test_loader_rejects_out_of_range_indices(imagenet_tree):
     ds = JpegDataset(scan_imagenet(imagenet_tree, "train", expected_classes=4), size=32)
     with pytest.raises(IndexError, match="index 24 is outside the dataset of 24"):

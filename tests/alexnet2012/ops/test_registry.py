@@ -20,7 +20,7 @@ def test_unknown_impl_is_a_clear_error():
         make("lrn", "cuda", size=5)
     with pytest.raises(ValueError, match=r"unknown op kind 'deconv'.*'conv', 'fc', 'lrn'"):
         make("deconv", "torch")
-    with pytest.raises(ValueError, match=r"conv: unknown implementation 'cudnn'; available: \['custom', 'torch'\]"):
+    with pytest.raises(ValueError, match=r"conv: unknown implementation 'cudnn'; available: \['custom', 'torch', 'torch_direct'\]"):
         OpsConfig(conv="cudnn").validate()
     with pytest.raises(ValueError, match="already has an implementation named 'torch'"):
         register("pool", "torch", nn.MaxPool2d)
