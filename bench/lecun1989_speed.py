@@ -61,6 +61,7 @@ TRICK_ROWS = {
     "dropout": ["trick=[dropout]"],
     "augment_shift (fill)": ["trick=[augment_shift]"],
     "augment_shift (wrap)": ["trick=[augment_shift]", "trick.augment_shift.wrap=true"],
+    "augment_distort": ["trick=[augment_distort]"],
     "adamw (linear)": ["trick=[adamw]"],
     "adamw + cosine_lr": ["trick=[adamw,cosine_lr]"],
     "adamw + one_cycle": ["trick=[adamw,one_cycle]"],

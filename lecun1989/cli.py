@@ -79,7 +79,8 @@ def holdout_eval(recipe, backend: str, model, digits):
 
     split = {"holdout": (digits.x_val, digits.y_val)}
     if hasattr(era, "eval_sets"):
-        split = era.eval_sets(backend, model, split, recipe.loss_fn(), recipe.trainer.eval_batch_size)
+        split = era.eval_sets(backend, model, split, recipe.loss_fn(), recipe.trainer.eval_batch_size,
+                              recipe.trainer.eval_cores)
     return split["holdout"]
 
 

@@ -7,8 +7,10 @@ Recipe -> Recipe, applied here in their fixed order before `build_task`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -22,7 +24,7 @@ from repro.train.task import TrainTask
 from repro.train.optim import OptimConfig, build_optimizer, build_scheduler
 
 from .artifacts import save_artifacts
-from .augment import AugmentConfig, random_shift
+from .augment import AugmentConfig, augment_batch
 from .data import DataConfig
 from .fused import FusedStepper, fused_steps, resolve_backend
 from .loss import cross_entropy, mse_pm1
@@ -36,17 +38,30 @@ class TrainerConfig(shared.TrainerConfig):
     # How the training steps run. "eager": one PyTorch forward/backward/step per
     # example (the reference). fused_cpu / cuda_persistent: the same per-example
     # steps in one C++ or CUDA kernel call per chunk of steps (fused/). auto (the
-    # default): the fused backend of the device when it supports the recipe (on the
-    # CPU every per-example trick; batched tricks are not), else eager.
+    # default): the fused backend of the device when it supports the recipe (every
+    # per-example trick; batched tricks are not), else eager.
     backend: str = "auto"
     # Fused backends run this many steps per call (0 = up to the next checkpoint
     # or the end of the pass). Interrupts and progress are handled between calls.
     fused_chunk_steps: int = 0
+    # Cores for the fused backend's evaluation (the C++ forward over both splits after each
+    # pass). 0: every core this process may use -- per-example training keeps one core busy
+    # and the evaluation would otherwise take ~13% of its time on one; runs sharing the
+    # cores (a parallel sweep, fused/many.py) use 1.
+    eval_threads: int = 0
 
     def validate(self) -> None:
         super().validate()
         if self.fused_chunk_steps < 0:
             raise ValueError("fused_chunk_steps must be >= 0")
+        if self.eval_threads < 0:
+            raise ValueError("eval_threads must be >= 0")
+
+    @property
+    def eval_cores(self) -> int:
+        """eval_threads resolved: 0 -> the cores this process may run on, shared among the runs
+        stepping in it at once (fused/many.py)."""
+        return self.eval_threads or max(1, available_cores() // _runs_sharing)
 
 
 @dataclass(frozen=True)
@@ -118,8 +133,8 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
     # The fused kernels compute in float32 on per-example steps: the batched tricks
     # (minibatch, batchnorm, mixed_precision) run eager under auto, and are refused by name otherwise.
     backend = resolve_backend(trainer.backend, model, optimizer, recipe.loss, trainer.batch_size, trainer.precision)
-    # Eager draws shifts from torch's global RNG; fused from its counter-based generator (FusedStepper).
-    shift = (lambda x: random_shift(x, aug.shift, aug.fill, aug.wrap)) if aug.active else None
+    # Eager draws the augmentation from torch's global RNG; fused from its counter-based generator (FusedStepper).
+    shift = (lambda x: augment_batch(x, aug)) if aug.active else None
     steps = fused_steps(backend, model, optimizer, recipe.loss, trainer.batch_size,
                         label_smoothing=recipe.label_smoothing, seed=seed, precision=trainer.precision)
     splits = {"train": (digits.x_train, digits.y_train), "test": (digits.x_test, digits.y_test)}
@@ -128,7 +143,7 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
         optimizer=optimizer,
         loss_fn=recipe.loss_fn(),
         train=(digits.x_train, digits.y_train),
-        eval_sets=eval_sets(backend, model, splits, recipe.loss_fn(), trainer.eval_batch_size),
+        eval_sets=eval_sets(backend, model, splits, recipe.loss_fn(), trainer.eval_batch_size, trainer.eval_cores),
         scheduler=build_scheduler(optimizer, recipe.optim, recipe.trainer.epochs),
         batch_transform=shift,
         stepper=FusedStepper(steps, aug, seed, trainer.fused_chunk_steps, trainer.checkpoint_every_steps) if steps else None,
@@ -137,7 +152,29 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
     return task, model, backend
 
 
-def eval_sets(backend: str, model: Net1989, splits, loss_fn, batch_size: int) -> dict:
+_runs_sharing = 1  # runs stepping at once in this process (fused/many.py sets it)
+
+
+@contextlib.contextmanager
+def runs_sharing_cores(runs: int) -> Iterator[None]:
+    """Inside the block, ``runs`` runs step at once in this process: trainer.eval_threads=0 gives each
+    its share of the cores."""
+    global _runs_sharing
+    before, _runs_sharing = _runs_sharing, max(1, runs)
+    try:
+        yield
+    finally:
+        _runs_sharing = before
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def eval_sets(backend: str, model: Net1989, splits, loss_fn, batch_size: int, threads: int = 1) -> dict:
     """Each split's evaluation: on the fused CPU backend, the C++ kernel's own forward
     (lecun1989/fused/evaluate.py: the same outputs, far faster than PyTorch's grouped
     convolution at these shapes; issue 22); otherwise the shared `evaluate` on tensors."""
@@ -145,5 +182,5 @@ def eval_sets(backend: str, model: Net1989, splits, loss_fn, batch_size: int) ->
         from .fused.evaluate import fused_evaluator, supports
 
         if supports(model):
-            return {k: fused_evaluator(x, y, loss_fn, batch_size) for k, (x, y) in splits.items()}
+            return {k: fused_evaluator(x, y, loss_fn, batch_size, threads=threads) for k, (x, y) in splits.items()}
     return dict(splits)

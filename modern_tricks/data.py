@@ -54,3 +54,35 @@ AUGMENT_SHIFT = register(Trick(
     params=ShiftParams,
     apply=lambda r, p: edit(r, {"augment.shift": p.shift, "augment.wrap": p.wrap}),
 ))
+
+
+@dataclass(frozen=True)
+class DistortParams:
+    # Simard, Steinkraus & Platt 2003 ("Best practices for convolutional neural networks applied
+    # to visual document analysis"): affine distortions and elastic ones (alpha 34, sigma 4 on
+    # 28x28 MNIST) took their convolutional net from 0.6% to 0.4% test error. The values here are
+    # our guesses for 16x16 digits, Simard's field scaled by 16/28; choose them on a holdout.
+    rotate: float = 10.0  # degrees
+    scale: float = 0.1
+    shear: float = 0.1
+    elastic_alpha: float = 8.0  # pixels
+    elastic_sigma: float = 2.3  # pixels (4 * 16 / 28)
+
+    def validate(self) -> None:
+        if min(self.rotate, self.scale, self.shear, self.elastic_alpha) < 0 or self.elastic_sigma <= 0:
+            raise ValueError("rotate, scale, shear and elastic_alpha must be >= 0 and elastic_sigma > 0")
+        if not (self.rotate or self.scale or self.shear or self.elastic_alpha):
+            raise ValueError("augment_distort with every distortion 0 does nothing")
+
+
+AUGMENT_DISTORT = register(Trick(
+    name="augment_distort",
+    origin="Simard, Steinkraus & Platt 2003 (affine and elastic distortions of the training digits)",
+    summary="distort every training digit: rotation up to {rotate} degrees, scaling up to {scale} per axis, "
+            "shear up to {shear}, elastic field alpha={elastic_alpha} px, sigma={elastic_sigma} px",
+    stage=Stage.DATA,
+    changes=("augment.rotate", "augment.scale", "augment.shear", "augment.elastic_alpha", "augment.elastic_sigma"),
+    params=DistortParams,
+    apply=lambda r, p: edit(r, {"augment.rotate": p.rotate, "augment.scale": p.scale, "augment.shear": p.shear,
+                                "augment.elastic_alpha": p.elastic_alpha, "augment.elastic_sigma": p.elastic_sigma}),
+))

@@ -58,3 +58,26 @@ MIXED_PRECISION = register(Trick(
     changes=("trainer.precision",),
     apply=lambda r, p: edit(r, {"trainer.precision": "bf16"}),
 ))
+
+
+@dataclass(frozen=True)
+class SwaParams:
+    # Izmailov et al. 2018 average from 75% of the budget on (their "SWA from epoch 0.75 x budget"
+    # schedules use a constant or cyclic rate meanwhile; we keep the run's own schedule).
+    start: float = 0.75
+
+    def validate(self) -> None:
+        if not 0.0 <= self.start < 1.0:
+            raise ValueError("start must be in [0, 1)")
+
+
+SWA = register(Trick(
+    name="swa",
+    origin="Izmailov, Podoprikhin, Garipov, Vetrov & Wilson 2018 (stochastic weight averaging)",
+    summary="average the weights at the end of every pass after the first {start:.0%} of the passes; "
+            "evaluate and keep the average",
+    stage=Stage.TRAINING,
+    changes=("trainer.average", "trainer.average_start"),
+    params=SwaParams,
+    apply=lambda r, p: edit(r, {"trainer.average": "swa", "trainer.average_start": p.start}),
+))

@@ -19,16 +19,17 @@ from ..model import Net1989
 from .stepper import ACT_CODES, PARAMS
 
 
-def fused_outputs(model: Net1989, x: torch.Tensor) -> torch.Tensor:
+def fused_outputs(model: Net1989, x: torch.Tensor, threads: int = 1) -> torch.Tensor:
     """The model's outputs [N, 10] for the digits ``x`` [N, 1, 16, 16], by the fused CPU forward
-    (the same values as ``model(x)`` in eval mode, to float rounding; tested)."""
+    on ``threads`` cores (the same values as ``model(x)`` in eval mode, to float rounding, for
+    any number of threads; tested)."""
     from . import build
 
     cfg = model.cfg
     idx = model.h2_inputs.view(cfg.h2_maps, -1).to(torch.int32).contiguous()
     return build.cpu_extension().forward_ex(
         x.contiguous(), idx, [getattr(model, k).detach() for k in PARAMS], float(cfg.pad_value),
-        *ACT_CODES[cfg.activation], *ACT_CODES[cfg.effective_output_activation])
+        *ACT_CODES[cfg.activation], *ACT_CODES[cfg.effective_output_activation], int(threads))
 
 
 def fused_evaluator(
@@ -37,6 +38,7 @@ def fused_evaluator(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     batch_size: int = 2048,
     predict: Callable[[torch.Tensor], torch.Tensor] = lambda out: out.argmax(1),
+    threads: int = 1,
 ) -> Evaluator:
     """An Evaluator (`TrainTask.eval_sets`) of one split on the fused CPU forward, scored by
     `repro.train.evaluate.score` like every other evaluation, so the history columns mean the same."""
@@ -44,7 +46,7 @@ def fused_evaluator(
 
     def evaluate(model: torch.nn.Module) -> EvalResult:
         with torch.no_grad():
-            out = fused_outputs(model, x)  # type: ignore[arg-type]
+            out = fused_outputs(model, x, threads)  # type: ignore[arg-type]
             return score(((out[a : a + batch_size], y[a : a + batch_size]) for a in range(0, len(y), batch_size)),
                          loss_fn, predict)
 

@@ -34,6 +34,8 @@ from typing import Any
 
 from repro.config import ConfigError
 
+from ..recipe import runs_sharing_cores
+
 
 def backend_of(config: Mapping[str, Any]) -> str:
     """The backend `trainer.backend` resolves to for this config (auto resolved), without data."""
@@ -60,7 +62,9 @@ def run_many(jobs: Sequence[tuple[Mapping[str, Any], Path]], threads: int = 2) -
                           f"these resolve to another backend: {others}; run them with `lecun1989 -m`")
     if threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lecun1989-run") as pool:
+    # The runs share the cores: trainer.eval_threads=0 gives each its share, not all of them
+    # (a fact of this process, not of the runs' configs: their records are a single run's).
+    with runs_sharing_cores(threads), ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lecun1989-run") as pool:
         futures = [pool.submit(run, config, Path(run_dir)) for config, run_dir in jobs]
         return [f.result() for f in futures]
 

@@ -31,17 +31,19 @@ def max_weight_difference(a: Net1989, b: Net1989) -> float:
 
 def eager_replay(model: Net1989, optimizer: torch.optim.Optimizer, loss_fn, xs: torch.Tensor, ys: torch.Tensor, *,
                  seed: int = 0, pass_: int = 0, step0: int = 0, shift: int = 0, fill: float = -1.0,
-                 wrap: bool = False) -> float:
+                 wrap: bool = False, augment=None) -> float:
     """Steps ``step0 ..`` of pass ``pass_`` on the eager model, one PyTorch forward/backward/
     ``optimizer.step()`` per example, with the fused run's own draws (counter_rng.py): the
-    shifts of augment_shift (``shift`` > 0) and the dropout masks (``model.cfg.dropout``).
+    shifts of augment_shift (``shift`` > 0), or every augmentation of ``augment`` (an
+    AugmentConfig: distortions too), and the dropout masks (``model.cfg.dropout``).
     Returns the sum of the losses. The reference a fused run with draws is checked against."""
-    from ..augment import shift_by
+    from ..augment import AugmentConfig
     from . import counter_rng
 
     steps = np.arange(step0, step0 + len(ys), dtype=np.uint64)
-    if shift:
-        xs = shift_by(xs, counter_rng.shifts(seed, pass_, steps, shift), fill, wrap)
+    augment = augment or AugmentConfig(shift=shift, fill=fill, wrap=wrap)
+    if augment.active:
+        xs = counter_rng.augment(xs, augment, seed, pass_, steps)
     p = model.cfg.dropout
     masks = counter_rng.dropout_masks(seed, pass_, steps, model.cfg.h2_maps * 16, p) if p else None
     model.train()

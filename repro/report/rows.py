@@ -17,8 +17,12 @@ Run-identity keys, which never make two runs different rows:
 - trainer.progress, logger.*: what is shown or logged, not what is trained;
 - trainer.checkpoint_every_steps: when a checkpoint is written (a resumed run
   continues bit-identically, tests/repro/train/test_loop.py, so it never changes a result);
+- trainer.eval_threads: how many cores evaluate (lecun1989's fused forward gives the same
+  outputs on any number: tests/lecun1989/test_fast_eval.py);
 - hydra.*: Hydra's own settings (folders, launcher).
-Anything else that differs (device, threads, backend, precision, eval batch
+Keys added to the configs after older records were written count at the value
+their absence meant (repro/train/checkpoint.py's ADDED_KEYS), so new runs join
+old rows. Anything else that differs (device, threads, backend, precision, eval batch
 size included) makes a different row: a speed sweep is a sweep too. So do the
 record's own data set, number of passes, training-set size and tricks (records
 from older code, or a run stopped early by trainer.max_epochs, say it there
@@ -37,8 +41,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from repro.train.checkpoint import ADDED_KEYS
+
 IDENTITY_KEYS = ("seed", "resume", "data.root", "data.download", "data.verify", "data.pin_memory",
-                 "trainer.progress", "trainer.checkpoint_every_steps", "logger", "hydra")
+                 "trainer.progress", "trainer.checkpoint_every_steps", "trainer.eval_threads", "logger", "hydra")
 RECIPE = "recipe."  # prefix of the effective values (the record's `recipe`) in a flat config
 MISSING = "—"  # a key a record does not have (written by older code)
 
@@ -78,6 +84,8 @@ def row_config(record: Mapping, run: Path | None = None) -> dict[str, str]:
         except yaml.YAMLError:
             config = None
     flat = flatten(config if isinstance(config, Mapping) else {})
+    if flat:  # keys added to the configs since older records were written, at the value their absence meant
+        flat = {**{k: _value(v) for k, v in ADDED_KEYS.items()}, **flat}
     flat.setdefault("name", _value(record.get("name", "")))
     recipe = record.get("recipe")
     if isinstance(recipe, Mapping):

@@ -19,12 +19,16 @@ from .record import RunDir
 CHECKPOINT_FORMAT = 1
 # Keys that may differ between the interrupted run and its resumption: what is
 # shown or logged, not what is trained (a whole group: every key under it).
-RESUME_IGNORED = frozenset({"resume", "trainer.progress", "logger"})
+RESUME_IGNORED = frozenset({"resume", "trainer.progress", "trainer.eval_threads", "logger"})
 
 
 # Keys added to the configs after runs were recorded, with the value their absence
 # meant: a run interrupted before a key existed resumes under the new code.
-ADDED_KEYS = {"data.val_size": 0, "data.val_seed": 0}
+ADDED_KEYS = {"data.val_size": 0, "data.val_seed": 0,
+              # lecun1989's augment_distort and both eras' trainer.average (swa), 2026-12
+              "augment.rotate": 0.0, "augment.scale": 0.0, "augment.shear": 0.0, "augment.elastic_alpha": 0.0,
+              "augment.elastic_sigma": 2.0, "trainer.average": "none", "trainer.average_start": 0.75,
+              "trainer.eval_threads": 0}
 
 
 def with_added_keys(flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from . import averaging
 from .checkpoint import ResumeError, load_checkpoint, save_checkpoint
 from .distributed import World, all_reduce_sum, current_world, shard_order
 from .environment import environment
@@ -70,6 +71,8 @@ class _State:
     wall_time_s: float = 0.0
     samples: int = 0
     eval_keys: dict[str, list[str]] = field(default_factory=dict)  # split -> the metrics its evaluation gave
+    average: dict[str, torch.Tensor] | None = None  # trainer.average=swa: the mean of the averaged passes' weights
+    averaged: int = 0  # passes in that mean
 
 
 @dataclass
@@ -150,6 +153,8 @@ def fit(
                 r.progress.start_pass()
                 r.steplog.start_pass()
                 _train_pass(r, state, epoch, stop, list(on_step))
+                if cfg.average == "swa" and epoch + 1 >= averaging.first_averaged_pass(cfg.epochs, cfg.average_start):
+                    state.average, state.averaged = averaging.update(state.average, state.averaged, task.model)
                 row = _end_of_pass(r, state, epoch)
                 state.history.append(row)
                 state.epoch, state.step_in_epoch, state.running_loss = epoch + 1, 0, 0.0
@@ -163,6 +168,8 @@ def fit(
     finally:
         r.progress.close()
         r.steplog.close()
+    if state.averaged:  # the run's model is the averaged one (its final metrics were evaluated on it)
+        averaging.load_average(task.model, state.average)
     metrics = _final_metrics(r, state, meta, env)
     if world.is_main:
         metrics = write_metrics(run, metrics)
@@ -215,6 +222,8 @@ def _prepare(task: TrainTask, cfg: TrainerConfig, run: RunDir, config: Mapping[s
         raise ValueError(f"{n} training examples make no full batch of {bs} across {world.size} processes")
     if task.stepper is not None and (isinstance(task.train, BatchSource) or world.distributed):
         raise ValueError("an era's own stepper (a fused backend) trains on in-memory data in one process")
+    if cfg.average == "swa":
+        averaging.check_model(task.model)
     eval_sets = {k: v if callable(v) else (v[0].to(device), v[1].to(device)) for k, v in task.eval_sets.items()}
     samples_per_epoch = steps_per_epoch * bs if world.distributed else n
     done = state.epoch * samples_per_epoch + min(state.step_in_epoch * bs, samples_per_epoch)
@@ -300,6 +309,14 @@ def _evaluate(r: _Run, state: _State, epoch: int, last: bool) -> dict[str, Any]:
     """Every evaluation split (and the final-only ones after the last pass), as history columns.
     A non-finite loss on any split is a divergence: no later split is evaluated."""
     task, t1 = r.task, time.perf_counter()
+    with averaging.averaged_weights(task.model, state.average):
+        columns = _evaluate_splits(r, state, epoch, last, t1)
+    state.eval_time_s += time.perf_counter() - t1
+    return columns
+
+
+def _evaluate_splits(r: _Run, state: _State, epoch: int, last: bool, t1: float) -> dict[str, Any]:
+    task = r.task
     columns: dict[str, Any] = {}
     for split, data in {**r.eval_sets, **(task.final_eval_sets if last else {})}.items():
         if callable(data):
@@ -314,7 +331,6 @@ def _evaluate(r: _Run, state: _State, epoch: int, last: bool) -> dict[str, Any]:
         metrics = {k: v for k, v in res.as_dict().items() if k != "n"}
         state.eval_keys[split] = list(metrics)
         columns.update({f"{split}_{k}": v for k, v in metrics.items()})
-    state.eval_time_s += time.perf_counter() - t1
     return columns
 
 

@@ -39,6 +39,10 @@ class TrainerConfig:
     # A cap on passes applied after every trick (0 = none): quick looks and
     # smoke sweeps (`trainer.max_epochs=1`) without editing each row's recipe.
     max_epochs: int = 0
+    # "swa": evaluate and keep the mean of the end-of-pass weights of the passes after the
+    # first `average_start` fraction (Izmailov et al. 2018; averaging.py). Neither paper averages.
+    average: Literal["none", "swa"] = "none"
+    average_start: float = 0.75
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "eval_every", "eval_batch_size"):
@@ -47,6 +51,10 @@ class TrainerConfig:
         for name in ("checkpoint_every_steps", "threads", "max_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        if self.average not in ("none", "swa"):
+            raise ValueError(f"average must be none or swa, not {self.average!r}")
+        if not 0.0 <= self.average_start < 1.0:
+            raise ValueError("average_start must be in [0, 1): the fraction of passes before averaging starts")
         check_device_name(self.device, "device")
 
 

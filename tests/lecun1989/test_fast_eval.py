@@ -17,6 +17,8 @@ CONFIGS = {
     "paper": ModelConfig(),
     "full": ModelConfig(h2_scheme="full"),
     "wider": ModelConfig(h1_maps=18, h2_maps=9, h3_units=20),
+    # every tile shape of the evaluation kernel: H1 chunks of 4 and 3 maps, H2 single maps, FC tiles of 8 and 5
+    "odd": ModelConfig(h1_maps=7, h2_maps=5, h2_scheme="full", h3_units=13),
     "scaled_tanh": ModelConfig(activation="scaled_tanh", output_activation="scaled_tanh"),
     "logits": ModelConfig(output_activation="none", init_fan_in_power=0.5),
     "relu_logits": ModelConfig(activation="relu", output_activation="none", init_fan_in_power=0.5),
@@ -84,6 +86,28 @@ def test_fused_forward_equals_the_model(name, n):
     torch.testing.assert_close(fused_outputs(model, x), ref, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("n", [1, 31, 33, 200])
+def test_fused_forward_gives_the_same_outputs_on_any_number_of_threads(n):
+    # Workers take whole blocks of examples and run the same code on each: bit-identical.
+    model = build_model(ModelConfig(), seed=1)
+    x, _ = digits(n, seed=n)
+    one = fused_outputs(model, x, threads=1)
+    for threads in (2, 3, 8):
+        assert torch.equal(fused_outputs(model, x, threads=threads), one), threads
+
+
+def test_fused_forward_propagates_nan_like_the_model():
+    # A diverged run must read as diverged: vtanh(NaN) is NaN, as torch.tanh (it once squashed NaN to +-1).
+    model = build_model(ModelConfig(), seed=0)
+    x, _ = digits(3)
+    x[1, 0, 7, 7] = float("nan")
+    out = fused_outputs(model, x)
+    with torch.no_grad():
+        ref = model(x)
+    assert torch.isnan(ref[1]).all() and torch.isnan(out[1]).all()
+    torch.testing.assert_close(out[[0, 2]], ref[[0, 2]], rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("activation", ["tanh", "scaled_tanh"])
 def test_fused_forward_tanh_is_accurate_over_the_whole_range(activation):
     # With the output weights zero, the outputs are the squashed output biases:
@@ -139,3 +163,16 @@ def test_fused_runs_evaluate_on_the_fused_forward_and_eager_runs_on_tensors():
     assert (got.misses, got.n) == (ref.misses, 7) and got.loss == pytest.approx(ref.loss, rel=1e-6)
     assert eval_sets("eager", model, splits, mse_pm1, 16) == splits
     assert eval_sets("fused_cpu", build_model(ModelConfig(norm="batch"), seed=0), splits, mse_pm1, 16) == splits
+
+
+def test_eval_threads_zero_takes_this_processs_share_of_the_cores():
+    from lecun1989.recipe import TrainerConfig, available_cores, runs_sharing_cores
+
+    assert TrainerConfig(eval_threads=0).eval_cores == available_cores()
+    assert TrainerConfig(eval_threads=3).eval_cores == 3
+    with runs_sharing_cores(2 * available_cores()):  # more runs than cores: one each
+        assert TrainerConfig(eval_threads=0).eval_cores == 1
+        assert TrainerConfig(eval_threads=2).eval_cores == 2  # an explicit value is kept
+    assert TrainerConfig(eval_threads=0).eval_cores == available_cores()
+    with pytest.raises(ValueError, match="eval_threads"):
+        TrainerConfig(eval_threads=-1).validate()

@@ -54,6 +54,8 @@ CASES = {
     "dropout": {"dropout": {}},
     "augment_shift_fill": {"augment_shift": {}},
     "augment_shift_wrap": {"augment_shift": {"wrap": True}},
+    "augment_distort": {"augment_distort": {}},
+    "augment_distort_and_shift": {"augment_distort": {}, "augment_shift": {}},
     "adamw_linear": {"adamw": {}},
     "adamw_cosine": {"adamw": {}, "cosine_lr": {}},
     "adamw_one_cycle": {"adamw": {}, "one_cycle": {}},
@@ -99,8 +101,7 @@ def fused_run(stepper, xs, ys, pass_, a, b, n):
 
 def replay(recipe, model, optimizer, xs, ys, seed, pass_, step0=0):
     aug = recipe.augment
-    return eager_replay(model, optimizer, recipe.loss_fn(), xs, ys, seed=seed, pass_=pass_, step0=step0,
-                        shift=aug.shift, fill=aug.fill, wrap=aug.wrap)
+    return eager_replay(model, optimizer, recipe.loss_fn(), xs, ys, seed=seed, pass_=pass_, step0=step0, augment=aug)
 
 
 def test_the_kernel_draws_what_counter_rng_draws():
@@ -215,7 +216,7 @@ def test_every_fused_step_is_an_eager_step_along_a_usps_pass(usps, name):
 
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["paper", "relu", "softmax_ce", "label_smoothing", "dropout", "augment_shift_fill",
-                                  "augment_shift_wrap", "adamw_linear", "init_kaiming", "init_karpathy_repro", "wider",
+                                  "augment_shift_wrap", "augment_distort", "adamw_linear", "init_kaiming", "init_karpathy_repro", "wider",
                                   "karpathy_all"])
 def test_one_usps_pass_matches_eager(usps, name):
     recipe = recipe_of(CASES[name])

@@ -30,6 +30,9 @@ EXPECTED = {
     "adamw": {"optim.name": "adamw", "optim.lr": 3e-4, "optim.lr_final": 1e-4, "optim.schedule": "linear",
               "optim.weight_decay": 0.01},
     "augment_shift": {"augment.shift": 1},
+    "augment_distort": {"augment.rotate": 10.0, "augment.scale": 0.1, "augment.shear": 0.1, "augment.elastic_alpha": 8.0,
+                        "augment.elastic_sigma": 2.3},
+    "swa": {"trainer.average": "swa"},  # average_start's default, 0.75, is the trick's too
     "dropout": {"model.dropout": 0.25},
     "relu": {"model.activation": "relu"},
     "more_passes": {"trainer.epochs": 80},

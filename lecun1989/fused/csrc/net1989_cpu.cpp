@@ -20,10 +20,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <thread>
 #include <vector>
 
 #include "net1989_args.h"
+#include "net1989_rng.h"
 
 namespace {
 
@@ -33,7 +39,9 @@ using namespace net1989;
 // (odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|)+1) beyond, exp by range
 // reduction and a degree-6 polynomial). Within ~2e-7 of torch.tanh (tested).
 inline float vtanh(float x) {
-  const float ax = std::fmin(std::fabs(x), 9.f);  // tanh(9) rounds to 1 in float
+  // A comparison, not std::fmin (which GCC vectorizes only under -ffinite-math-only); std::floor
+  // vectorizes under -fno-trapping-math (build.py). Without both, every tanh here ran scalar.
+  const float ax0 = std::fabs(x), ax = ax0 < 9.f ? ax0 : 9.f;  // tanh(9) rounds to 1 in float
   const float z = x * x;
   const float small =
       x + x * z * ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
@@ -48,7 +56,7 @@ inline float vtanh(float x) {
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   const float big = 1.f - 2.f / (p * scale + 1.f);
-  return ax < 0.625f ? small : std::copysign(big, x);
+  return !(ax0 >= 0.625f) ? small : std::copysign(big, x);  // NaN in, NaN out (via small), as torch.tanh
 }
 
 // The units' functions. kind SQUASH: f(a) = amp * tanh(slope * a), f'(a) = slope * (amp - f^2 / amp);
@@ -83,26 +91,12 @@ struct Act {
   }
 };
 
-// ---- counter-based randomness a run owns --------------------------------
-// splitmix64's finaliser as a hash: every draw is a pure function of (seed,
-// stream, pass, step, index), so a run's draws do not depend on chunking, on
-// resuming or on any global generator. lecun1989/fused/counter_rng.py is the
-// same function in numpy (the eager replay and the shifts use it).
-constexpr uint64_t STREAM_DROPOUT = 0x64726f706f7574ULL;  // "dropout"
+// The counter-based randomness a run owns (mix64, step_key, uniform, STREAM_DROPOUT)
+// is in net1989_rng.h, shared with the CUDA kernel: both draw the same masks.
 
-inline uint64_t mix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-inline uint64_t step_key(uint64_t seed, uint64_t stream, uint64_t pass, uint64_t step) {
-  return mix64(mix64(mix64(seed ^ stream) + pass) + step);
-}
-
-// A float in [0, 1) on a 2^-24 grid (exact in float32).
-inline float uniform(uint64_t key, uint64_t index) { return (float)(mix64(key + index) >> 40) * 0x1p-24f; }
+// H2's weight gradient runs along the 25 taps (QT lanes) rather than as 25 dot products
+// of length 16, whose horizontal sums cost more than their multiply-adds.
+constexpr int QT = 32;
 
 struct Net {
   int M1, M2, K, H3;
@@ -132,6 +126,8 @@ struct Work {
   std::vector<float> p1;   // [25][64] input patches (im2col)
   std::vector<float> h1;   // [M1][64]
   std::vector<float> q;    // [M1][25][16] H1 patches for H2 (im2col)
+  std::vector<float> qt;   // [M1][16][QT] the same patches transposed, taps padded with zeros to QT
+  float gw2[QT];           // one (H2 map, input map) pair's 25 weight gradients, padded to QT
   std::vector<float> h2;   // [M2*16]
   std::vector<float> h2d;  // [M2*16] H2 after dropout (what H3 reads)
   std::vector<float> mask; // [M2*16] dropout's 0 or 1/(1-p)
@@ -142,7 +138,7 @@ struct Work {
   float dout[OUT];
   std::vector<float> grad[8];  // AdamW only: the gradients of the 8 parameter tensors
   Work(const Net& n, bool adam)
-      : p1(KK * N1), h1(n.M1 * N1), q(n.M1 * KK * N2), h2(n.M2 * N2), h2d(n.M2 * N2), mask(n.M2 * N2, 1.f),
+      : p1(KK * N1), h1(n.M1 * N1), q(n.M1 * KK * N2), qt((size_t)n.M1 * N2 * QT, 0.f), h2(n.M2 * N2), h2d(n.M2 * N2), mask(n.M2 * N2, 1.f),
         h3(n.H3), d1(n.M1 * N1), dq(n.M1 * KK * N2), d2(n.M2 * N2), d3(n.H3) {
     if (adam) {
       const size_t sizes[8] = {(size_t)n.M1 * KK, (size_t)n.M1 * N1, (size_t)n.M2 * n.K * KK, (size_t)n.M2 * N2,
@@ -177,6 +173,20 @@ inline void adamw_update(float* __restrict p, float* __restrict m, float* __rest
     m[i] = mi;
     v[i] = vi;
     p[i] = pi - step_size * (mi / (std::sqrt(vi) / bc2_sqrt + eps));
+  }
+}
+
+// w.gw2[uv] = sum_t d2[t] * patch_uv[t] for H2 map m's k-th input map: its 25 weight gradients.
+inline void h2_weight_grad(const Net& n, Work& w, const float* __restrict d2, int m, int k) {
+  const float* __restrict qt = &w.qt[(size_t)n.idx[m * n.K + k] * N2 * QT];
+  float* __restrict g = w.gw2;
+#pragma omp simd
+  for (int uv = 0; uv < QT; ++uv) g[uv] = d2[0] * qt[uv];
+  for (int t = 1; t < N2; ++t) {
+    const float d = d2[t];
+    const float* __restrict row = qt + t * QT;
+#pragma omp simd
+    for (int uv = 0; uv < QT; ++uv) g[uv] += d * row[uv];
   }
 }
 
@@ -221,26 +231,31 @@ float step(const Net& n, Work& w, const float* x, int label, const Options& o, c
           int y = 2 * i + u - 2;
           for (int j = 0; j < S2; ++j) {
             int xx = 2 * j + v - 2;
-            row[i * S2 + j] = (y < 0 || y >= S1 || xx < 0 || xx >= S1) ? pad : h[y * S1 + xx];
+            const float val = (y < 0 || y >= S1 || xx < 0 || xx >= S1) ? pad : h[y * S1 + xx];
+            row[i * S2 + j] = val;
+            w.qt[((size_t)c * N2 + i * S2 + j) * QT + u * KS + v] = val;
           }
         }
       }
   }
   for (int m = 0; m < n.M2; ++m) {
-    float acc[N2];
-    const float* bias = n.b2 + m * N2;
-    for (int t = 0; t < N2; ++t) acc[t] = bias[t];
+    // Four partial sums (taps uv mod 4): one running sum would wait on each multiply-add's latency.
+    float acc[4][N2] = {};
     for (int k = 0; k < n.K; ++k) {
       const float* wk = n.w2 + (m * n.K + k) * KK;
       const float* qc = &w.q[n.idx[m * n.K + k] * KK * N2];
-      for (int uv = 0; uv < KK; ++uv) {
-        const float wv = wk[uv];
-        const float* row = qc + uv * N2;
+      for (int uv = 0; uv < KK; uv += 4)
+        for (int r = 0; r < 4 && uv + r < KK; ++r) {
+          const float wv = wk[uv + r];
+          const float* row = qc + (uv + r) * N2;
 #pragma omp simd
-        for (int t = 0; t < N2; ++t) acc[t] += wv * row[t];
-      }
+          for (int t = 0; t < N2; ++t) acc[r][t] += wv * row[t];
+        }
     }
-    act.apply(acc, &w.h2[m * N2], N2);
+    const float* bias = n.b2 + m * N2;
+#pragma omp simd
+    for (int t = 0; t < N2; ++t) acc[0][t] = bias[t] + ((acc[0][t] + acc[1][t]) + (acc[2][t] + acc[3][t]));
+    act.apply(acc[0], &w.h2[m * N2], N2);
   }
   const int F3 = n.M2 * N2;
   // Dropout on H2's outputs (model.py: F.dropout(flat, p) before H3): keep with
@@ -355,9 +370,8 @@ float step(const Net& n, Work& w, const float* x, int label, const Options& o, c
     for (int m = 0; m < n.M2; ++m) {
       const float* d2 = &w.d2[m * N2];
       for (int k = 0; k < n.K; ++k) {
-        float* gk = &w.grad[2][(m * n.K + k) * KK];
-        const float* qc = &w.q[n.idx[m * n.K + k] * KK * N2];
-        for (int uv = 0; uv < KK; ++uv) gk[uv] = dot(d2, qc + uv * N2, N2);
+        h2_weight_grad(n, w, d2, m, k);
+        std::copy(w.gw2, w.gw2 + KK, &w.grad[2][(m * n.K + k) * KK]);
       }
       for (int t = 0; t < N2; ++t) w.grad[3][m * N2 + t] = d2[t];
     }
@@ -389,9 +403,10 @@ float step(const Net& n, Work& w, const float* x, int label, const Options& o, c
   for (int m = 0; m < n.M2; ++m) {
     const float* d2 = &w.d2[m * N2];
     for (int k = 0; k < n.K; ++k) {
+      h2_weight_grad(n, w, d2, m, k);
       float* wk = n.w2 + (m * n.K + k) * KK;
-      const float* qc = &w.q[n.idx[m * n.K + k] * KK * N2];
-      for (int uv = 0; uv < KK; ++uv) wk[uv] -= lr * dot(d2, qc + uv * N2, N2);
+#pragma omp simd
+      for (int uv = 0; uv < KK; ++uv) wk[uv] -= lr * w.gw2[uv];
     }
     for (int t = 0; t < N2; ++t) n.b2[m * N2 + t] -= lr * d2[t];
   }
@@ -489,60 +504,153 @@ torch::Tensor dropout_uniforms(int64_t seed, int64_t pass, int64_t step_index, i
 //
 // Evaluation runs the forward only, on thousands of examples with fixed
 // weights, so it vectorizes across examples: a block of BB examples is held as
-// [unit][BB] rows and every multiply-add is one SIMD lane per example, with R
-// output maps (or units) per pass over an input row. No im2col buffer and no
-// grouped convolution: H2 reads the H1 maps through an offset table.
+// [unit][BB] rows and every multiply-add is one SIMD lane per example. No
+// im2col buffer and no grouped convolution: each layer reads its inputs through
+// a table of tap offsets. The unit of work is a tile of RM output maps (sharing
+// their inputs) times RP output positions, so each loaded input row feeds RM
+// multiply-adds and each broadcast weight RP of them: RM * RP * BB/16
+// independent accumulators (16 with AVX-512) hide the FMA latency, which a
+// single map's row (one accumulator) cannot. Timed per run in
+// results/bench/lecun1989_speed.md ("Whole process": evaluation / training).
 namespace {
 
-constexpr int BB = 16;  // examples per block (one AVX-512 or two AVX2 registers per row)
-constexpr int R = 4;    // output rows computed per pass over the inputs
+// 16 examples: one AVX-512 register (GCC splits it in two on AVX2). aligned(4): rows are
+// addressed at any float offset; the buffers below keep them 64-byte aligned anyway.
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+constexpr int BB = 32;          // examples per block
+constexpr int V = BB / 16;      // v16 per row
+constexpr int TILE = 8;         // RM * RQ * RP <= TILE: 16 accumulators of 16 lanes at V = 2
 
 struct Squash {
   float amp, slope;  // amp * tanh(slope * a); amp = 0: no squashing (raw outputs)
   bool relu = false;  // max(a, 0) instead
 };
 
-// out[r][:] = squash(bias[r] + sum_k w[r * wstride + k] * in[off[k]][:]) for r < rows (<= R).
-template <int Rows>
-inline void rows_block(const float* __restrict in, const int* __restrict off, int K, const float* __restrict w,
-                       int wstride, const float* bias, float* const* out, Squash sq) {
-  alignas(64) float acc[Rows][BB];
-  for (int r = 0; r < Rows; ++r)
-#pragma omp simd
-    for (int b = 0; b < BB; ++b) acc[r][b] = bias[r];
+// A tile: RM maps (weights w + m * wstride) at RQ x RP positions, RP along a row (inputs
+// 2 * BB floats apart: stride 2) and RQ rows (rstride floats apart). Compile-time displacements
+// along the row keep the loads' addresses to one register per row.
+// out[(m * RQ + q) * RP + p][:] = squash(bias[same] + sum_k w[m * wstride + k] * in[q * rstride + p * 2BB + off[k]][:]).
+template <int RM, int RQ, int RP>
+inline void tile(const float* __restrict in, const int* __restrict off, int K, const float* __restrict w, int wstride,
+                 int rstride, const float* bias, float* const* out, Squash sq) {
+  constexpr int T = RM * RQ * RP;
+  v16 acc[T][V];
+#pragma GCC unroll 16
+  for (int u = 0; u < T; ++u)
 #pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[u][v] = v16{} + bias[u];
   for (int k = 0; k < K; ++k) {
-    const float* __restrict row = in + off[k];
-    for (int r = 0; r < Rows; ++r) {
-      const float wk = w[r * wstride + k];
-#pragma omp simd
-      for (int b = 0; b < BB; ++b) acc[r][b] += wk * row[b];
+    v16 x[RQ][RP][V];
+#pragma GCC unroll 4
+    for (int q = 0; q < RQ; ++q) {
+      const float* __restrict row = in + q * rstride + off[k];
+#pragma GCC unroll 16
+      for (int p = 0; p < RP; ++p)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v) x[q][p][v] = *reinterpret_cast<const v16*>(row + p * 2 * BB + 16 * v);
+    }
+#pragma GCC unroll 16
+    for (int m = 0; m < RM; ++m) {
+      const float wk = w[m * wstride + k];
+#pragma GCC unroll 4
+      for (int q = 0; q < RQ; ++q)
+#pragma GCC unroll 16
+        for (int p = 0; p < RP; ++p)
+#pragma GCC unroll 4
+          for (int v = 0; v < V; ++v) acc[(m * RQ + q) * RP + p][v] += wk * x[q][p][v];
     }
   }
-  for (int r = 0; r < Rows; ++r) {
-    float* __restrict o = out[r];
+#pragma GCC unroll 16
+  for (int u = 0; u < T; ++u) {
+    float* __restrict o = out[u];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) *reinterpret_cast<v16*>(o + 16 * v) = acc[u][v];
     if (sq.relu) {
 #pragma omp simd
-      for (int b = 0; b < BB; ++b) o[b] = acc[r][b] > 0.f ? acc[r][b] : 0.f;
-    } else if (sq.amp == 0.f) {
+      for (int b = 0; b < BB; ++b) o[b] = o[b] > 0.f ? o[b] : 0.f;
+    } else if (sq.amp != 0.f) {
 #pragma omp simd
-      for (int b = 0; b < BB; ++b) o[b] = acc[r][b];
-    } else {
-#pragma omp simd
-      for (int b = 0; b < BB; ++b) o[b] = sq.amp * vtanh(sq.slope * acc[r][b]);
+      for (int b = 0; b < BB; ++b) o[b] = sq.amp * vtanh(sq.slope * o[b]);
     }
   }
 }
 
-inline void rows_any(int rows, const float* in, const int* off, int K, const float* w, int wstride,
-                     const float* bias, float* const* out, Squash sq) {
-  switch (rows) {
-    case 4: rows_block<4>(in, off, K, w, wstride, bias, out, sq); break;
-    case 3: rows_block<3>(in, off, K, w, wstride, bias, out, sq); break;
-    case 2: rows_block<2>(in, off, K, w, wstride, bias, out, sq); break;
-    default: rows_block<1>(in, off, K, w, wstride, bias, out, sq); break;
+// The tile shapes the layers use (see Layer::shape).
+void tile_any(int rm, int rq, int rp, const float* in, const int* off, int K, const float* w, int wstride, int rstride,
+              const float* bias, float* const* out, Squash sq) {
+  switch ((rm * 16 + rq) * 16 + rp) {
+#define NET1989_TILE(a, q, b) \
+  case (a * 16 + q) * 16 + b: tile<a, q, b>(in, off, K, w, wstride, rstride, bias, out, sq); return;
+    NET1989_TILE(1, 2, 4) NET1989_TILE(2, 1, 4) NET1989_TILE(3, 1, 2) NET1989_TILE(4, 1, 2) NET1989_TILE(1, 1, 1)
+    NET1989_TILE(2, 1, 1) NET1989_TILE(3, 1, 1) NET1989_TILE(4, 1, 1) NET1989_TILE(5, 1, 1) NET1989_TILE(6, 1, 1)
+    NET1989_TILE(7, 1, 1) NET1989_TILE(8, 1, 1)
+#undef NET1989_TILE
+    default: TORCH_CHECK(false, "no evaluation tile ", rm, "x", rq, "x", rp);
   }
 }
+
+// A layer of `maps` output maps on a side x side grid (side 1: fully connected), stride 2 over
+// inputs `pitch` floats per row: position (i, j) reads from (2i * pitch + 2j) * BB.
+struct Layer {
+  const float* in;
+  const int* taps;       // map m's K tap offsets at taps + m * tap_stride
+  int tap_stride, K;
+  int side, pitch;
+  const float* w;        // w[m * K + k]
+  const float* b;        // b[m * side^2 + t]
+  float* out;            // unit (m, t) at out + out_off[m * side^2 + t]
+  const int* out_off;
+  Squash sq;
+};
+
+// Tiles: chunks of rm maps sharing their inputs, times rq x rp positions (RM * RQ * RP <= TILE:
+// 16 accumulators at V = 2); the fully connected layers take rm units at a single "position".
+void run_layer(const Layer& L, const std::vector<int>& chunk_start) {
+  float bias[TILE];
+  float* dst[TILE];
+  const int n = L.side * L.side;
+  for (size_t c = 0; c + 1 < chunk_start.size(); ++c) {
+    const int m0 = chunk_start[c], rm = chunk_start[c + 1] - m0;
+    const int rp = L.side == 1 ? 1 : rm == 1 || rm == 2 ? 4 : 2, rq = L.side == 1 ? 1 : rm == 1 ? 2 : 1;
+    for (int i0 = 0; i0 < L.side; i0 += rq)
+      for (int j0 = 0; j0 < L.side; j0 += rp) {
+        for (int m = 0; m < rm; ++m)
+          for (int q = 0; q < rq; ++q)
+            for (int p = 0; p < rp; ++p) {
+              const int u = (m0 + m) * n + (i0 + q) * L.side + j0 + p, slot = (m * rq + q) * rp + p;
+              bias[slot] = L.b[u];
+              dst[slot] = L.out + L.out_off[u];
+            }
+        tile_any(rm, rq, rp, L.in + (2 * i0 * L.pitch + 2 * j0) * BB, L.taps + (size_t)m0 * L.tap_stride, L.K,
+                 L.w + (size_t)m0 * L.K, L.K, 2 * L.pitch * BB, bias, dst, L.sq);
+      }
+  }
+}
+
+// Chunks of up to `most` consecutive maps whose tap rows are equal (one map per chunk for n > 1
+// when maps differ: H2's three_groups has 4 maps per group reading the same H1 maps).
+std::vector<int> chunks(int maps, int most, const std::function<bool(int, int)>& same) {
+  std::vector<int> start;
+  for (int m = 0; m < maps;) {
+    start.push_back(m);
+    int e = m + 1;
+    while (e < maps && e - m < most && same(e, m)) ++e;
+    m = e;
+  }
+  start.push_back(maps);
+  return start;
+}
+
+// Aligned scratch for the block's rows.
+struct Buffer {
+  std::unique_ptr<float, decltype(&std::free)> p{nullptr, &std::free};
+  Buffer(size_t n, float fill) {
+    p.reset(static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64)));
+    TORCH_CHECK(p, "out of memory for the evaluation buffers");
+    std::fill(p.get(), p.get() + n, fill);
+  }
+  float* get() const { return p.get(); }
+};
 
 }  // namespace
 
@@ -551,7 +659,8 @@ inline void rows_any(int rows, const float* in, const int* off, int K, const flo
 // Activation kinds as in train_steps_ex: 0 squash (amp * tanh(slope * a)), 1 relu, 2 identity.
 torch::Tensor forward_ex(torch::Tensor xs, torch::Tensor idx, std::vector<torch::Tensor> params, double pad,
                          int64_t act_kind, double act_amp, double act_slope, int64_t out_kind, double out_amp,
-                         double out_slope) {
+                         double out_slope, int64_t threads) {
+  TORCH_CHECK(threads >= 1, "threads must be >= 1");
   auto ys = torch::zeros({xs.size(0)}, torch::kInt64);
   const Dims d = check_args(xs, ys, idx, params, /*cuda=*/false);
   const int M1 = d.M1, M2 = d.M2, K = d.K, H3 = d.H3, F3 = M2 * N2;
@@ -570,96 +679,84 @@ torch::Tensor forward_ex(torch::Tensor xs, torch::Tensor idx, std::vector<torch:
   float* res = result.data_ptr<float>();
   const float* x = xs.data_ptr<float>();
 
-  // Block buffers, [unit][BB]; the padding rings are written once and never touched again.
-  std::vector<float> xp(PADDED * PADDED * BB, (float)pad), h1p((size_t)M1 * N1P * BB, (float)pad);
-  std::vector<float> h2(F3 * BB), h3(H3 * BB), out(OUT * BB);
-  // Offset tables (in floats): H1 position t reads the input pixels off1[t][uv];
-  // H2 map m at position t reads its K H1 maps' pixels off2[m][t][k*25+uv].
-  std::vector<int> off1(N1 * KK), off2((size_t)M2 * N2 * K * KK), off3(std::max(F3, H3));
-  for (int i = 0; i < S1; ++i)
-    for (int j = 0; j < S1; ++j)
-      for (int u = 0; u < KS; ++u)
-        for (int v = 0; v < KS; ++v) off1[(i * S1 + j) * KK + u * KS + v] = ((2 * i + u) * PADDED + 2 * j + v) * BB;
+  // Tap and position offsets (in floats). H1: tap (u, v) of position (i, j) reads padded
+  // input pixel (2i + u, 2j + v); H2 map m: tap (k, u, v) of position (i, j) reads its k-th
+  // H1 map's padded pixel (2i + u, 2j + v); H3 and the outputs: tap k reads unit k.
+  std::vector<int> taps1(KK), taps2((size_t)M2 * K * KK), taps3(std::max(F3, H3));
+  std::vector<int> out1((size_t)M1 * N1), out2((size_t)F3), out3(H3), out4(OUT);
+  for (int u = 0; u < KS; ++u)
+    for (int v = 0; v < KS; ++v) taps1[u * KS + v] = (u * PADDED + v) * BB;
+  for (int m = 0; m < M1; ++m)
+    for (int t = 0; t < N1; ++t) out1[m * N1 + t] = (m * N1P + (t / S1 + 2) * S1P + t % S1 + 2) * BB;
   for (int m = 0; m < M2; ++m)
-    for (int i = 0; i < S2; ++i)
-      for (int j = 0; j < S2; ++j)
-        for (int k = 0; k < K; ++k)
-          for (int u = 0; u < KS; ++u)
-            for (int v = 0; v < KS; ++v)
-              off2[((size_t)(m * N2 + i * S2 + j) * K + k) * KK + u * KS + v] =
-                  (ix[m * K + k] * N1P + (2 * i + u) * S1P + 2 * j + v) * BB;
-  for (int k = 0; k < (int)off3.size(); ++k) off3[k] = k * BB;
-  // H2 maps run in chunks of up to R consecutive maps with the same inputs (three_groups: 4 maps per group).
-  std::vector<int> chunk_start;
-  for (int m = 0; m < M2;) {
-    chunk_start.push_back(m);
-    int e = m + 1;
-    while (e < M2 && e - m < R && std::equal(ix + e * K, ix + (e + 1) * K, ix + m * K)) ++e;
-    m = e;
-  }
-  chunk_start.push_back(M2);
+    for (int k = 0; k < K; ++k)
+      for (int u = 0; u < KS; ++u)
+        for (int v = 0; v < KS; ++v) taps2[((size_t)m * K + k) * KK + u * KS + v] = (ix[m * K + k] * N1P + u * S1P + v) * BB;
+  for (int u = 0; u < F3; ++u) out2[u] = u * BB;
+  for (int k = 0; k < (int)taps3.size(); ++k) taps3[k] = k * BB;
+  for (int o = 0; o < H3; ++o) out3[o] = o * BB;
+  for (int o = 0; o < OUT; ++o) out4[o] = o * BB;
+
+  // H1's maps all read the input (chunks of 4); H2's chunks are maps with the same inputs;
+  // the fully connected layers take up to TILE units per tile.
+  const auto c1 = chunks(M1, 4, [](int, int) { return true; });
+  const auto c2 = chunks(M2, 4, [&](int a, int b) { return std::equal(ix + a * K, ix + (a + 1) * K, ix + b * K); });
+  const auto c3 = chunks(H3, TILE, [](int, int) { return true; });
+  const auto c4 = chunks(OUT, TILE, [](int, int) { return true; });
+  // Blocks [first, last) of BB examples, with this worker's own buffers ([unit][BB]; the padding
+  // rings are written once and never touched again).
+  auto blocks = [&](int64_t first, int64_t last) {
+    Buffer xp(PADDED * PADDED * BB, (float)pad), h1p((size_t)M1 * N1P * BB, (float)pad);
+    Buffer h2(F3 * BB, 0.f), h3(H3 * BB, 0.f), out(OUT * BB, 0.f);
+    const Layer L1{xp.get(), taps1.data(), 0, KK, S1, PADDED, w1, b1, h1p.get(), out1.data(), act};
+    const Layer L2{h1p.get(), taps2.data(), K * KK, K * KK, S2, S1P, w2, b2, h2.get(), out2.data(), act};
+    const Layer L3{h2.get(), taps3.data(), 0, F3, 1, 0, w3, b3, h3.get(), out3.data(), act};
+    const Layer L4{h3.get(), taps3.data(), 0, H3, 1, 0, w4, b4, out.get(), out4.data(), out_act};
+    for (int64_t start = first * BB; start < std::min(n, last * BB); start += BB) {
+      const int nb = (int)std::min<int64_t>(BB, n - start);
+      float* xb = xp.get();
+      for (int p = 0; p < IN * IN; ++p) {  // transpose the block into the padded [pixel][BB] input
+        float* row = &xb[((p / IN + 2) * PADDED + p % IN + 2) * BB];
+        for (int b = 0; b < nb; ++b) row[b] = x[(start + b) * IN * IN + p];
+        for (int b = nb; b < BB; ++b) row[b] = (float)pad;
+      }
+      run_layer(L1, c1);
+      run_layer(L2, c2);
+      run_layer(L3, c3);
+      run_layer(L4, c4);
+      const float* o = out.get();
+      for (int b = 0; b < nb; ++b)
+        for (int u = 0; u < OUT; ++u) res[(start + b) * OUT + u] = o[u * BB + b];
+    }
+  };
 
   torch::NoGradGuard no_grad;
   pybind11::gil_scoped_release release;  // raw pointers only below: other runs' threads may step meanwhile
-  float bias[R];
-  float* dst[R];
-  for (int64_t start = 0; start < n; start += BB) {
-    const int nb = (int)std::min<int64_t>(BB, n - start);
-    for (int p = 0; p < IN * IN; ++p) {  // transpose the block into the padded [pixel][BB] input
-      float* row = &xp[((p / IN + 2) * PADDED + p % IN + 2) * BB];
-      for (int b = 0; b < nb; ++b) row[b] = x[(start + b) * IN * IN + p];
-      for (int b = nb; b < BB; ++b) row[b] = (float)pad;
+  // `threads` workers on contiguous ranges of blocks: each example's outputs are computed by
+  // the same code whichever worker takes it, so the result does not depend on `threads`.
+  const int64_t n_blocks = (n + BB - 1) / BB;
+  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(threads, n_blocks));
+  std::vector<std::exception_ptr> errors(workers);  // a worker's error is raised here, not std::terminate
+  auto work = [&](int64_t t) {
+    try {
+      blocks(n_blocks * t / workers, n_blocks * (t + 1) / workers);
+    } catch (...) {
+      errors[t] = std::current_exception();
     }
-    // H1: R maps at a time, every position
-    for (int m0 = 0; m0 < M1; m0 += R) {
-      const int rows = std::min(R, M1 - m0);
-      for (int t = 0; t < N1; ++t) {
-        for (int r = 0; r < rows; ++r) {
-          bias[r] = b1[(m0 + r) * N1 + t];
-          dst[r] = &h1p[((size_t)(m0 + r) * N1P + (t / S1 + 2) * S1P + t % S1 + 2) * BB];
-        }
-        rows_any(rows, xp.data(), &off1[t * KK], KK, w1 + m0 * KK, KK, bias, dst, act);
-      }
-    }
-    // H2: each chunk of maps sharing their inputs, every position
-    for (size_t c = 0; c + 1 < chunk_start.size(); ++c) {
-      const int m0 = chunk_start[c], rows = chunk_start[c + 1] - m0;
-      for (int t = 0; t < N2; ++t) {
-        for (int r = 0; r < rows; ++r) {
-          bias[r] = b2[(m0 + r) * N2 + t];
-          dst[r] = &h2[((m0 + r) * N2 + t) * BB];
-        }
-        rows_any(rows, h1p.data(), &off2[(size_t)(m0 * N2 + t) * K * KK], K * KK, w2 + (size_t)m0 * K * KK, K * KK,
-                 bias, dst, act);
-      }
-    }
-    // H3 and the outputs: fully connected, R units at a time
-    for (int o0 = 0; o0 < H3; o0 += R) {
-      const int rows = std::min(R, H3 - o0);
-      for (int r = 0; r < rows; ++r) {
-        bias[r] = b3[o0 + r];
-        dst[r] = &h3[(o0 + r) * BB];
-      }
-      rows_any(rows, h2.data(), off3.data(), F3, w3 + (size_t)o0 * F3, F3, bias, dst, act);
-    }
-    for (int o0 = 0; o0 < OUT; o0 += R) {
-      const int rows = std::min(R, OUT - o0);
-      for (int r = 0; r < rows; ++r) {
-        bias[r] = b4[o0 + r];
-        dst[r] = &out[(o0 + r) * BB];
-      }
-      rows_any(rows, h3.data(), off3.data(), H3, w4 + o0 * H3, H3, bias, dst, out_act);
-    }
-    for (int b = 0; b < nb; ++b)
-      for (int o = 0; o < OUT; ++o) res[(start + b) * OUT + o] = out[o * BB + b];
-  }
+  };
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < workers; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
   return result;
 }
 
 // The squashing units' forward (amp = 0 for the outputs: raw logits), the original binding.
 torch::Tensor forward(torch::Tensor xs, torch::Tensor idx, std::vector<torch::Tensor> params, double pad,
                       double act_amp, double act_slope, double out_amp, double out_slope) {
-  return forward_ex(xs, idx, params, pad, 0, act_amp, act_slope, out_amp == 0 ? 2 : 0, out_amp, out_slope);
+  return forward_ex(xs, idx, params, pad, 0, act_amp, act_slope, out_amp == 0 ? 2 : 0, out_amp, out_slope, 1);
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
