@@ -4,7 +4,8 @@ baseline.py: results/lecun1989/<plain runs>.{md,csv}, our baseline beside the
 paper's and Karpathy's numbers; published.py: those numbers. The experiment
 tables (results/lecun1989/<table>.{md,csv} and plots) are repro.report's
 generic ones in this era's style: USPS/MNIST labels, Karpathy's columns, the
-paper's column, the H1 kernels.
+paper's column, the H1 kernels; fused_vs_eager.py: the fused_vs_eager experiment's
+agreement table (fused against eager test error over seeds).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from repro.report.experiment_table import ExperimentStyle, write_experiment
 from repro.report.reporter import Reporter
 
 from .baseline import DATA_LABEL, write_baseline
+from .fused_vs_eager import TABLE as FUSED_VS_EAGER, write_fused_vs_eager
 from .published import KARPATHY_2022_ROWS, KARPATHY_2022_SOURCE, LECUN_1989, karpathy_misses_caption
 
 
@@ -55,6 +57,8 @@ STYLE = ExperimentStyle(
 
 
 def _experiment(table_name: str, runs: pd.DataFrame, skipped: Sequence[Skipped], out_dir: Path) -> list[Path]:
+    if table_name == FUSED_VS_EAGER:  # a backend comparison, not a table of tricks: its own table
+        return write_fused_vs_eager(table_name, runs, skipped, out_dir)
     return write_experiment(table_name, runs, skipped, out_dir, STYLE)
 
 
