@@ -84,11 +84,12 @@ def row_config(record: Mapping, run: Path | None = None) -> dict[str, str]:
         except yaml.YAMLError:
             config = None
     flat = flatten(config if isinstance(config, Mapping) else {})
-    if flat:  # keys added to the configs since older records were written, at the value their absence meant
-        flat = {**{k: _value(v) for k, v in ADDED_KEYS.items()}, **flat}
+    # Keys added to the configs since older records were written, at the value their absence meant.
+    flat = {**{k: _value(v) for k, v in ADDED_KEYS.items()}, **flat}
     flat.setdefault("name", _value(record.get("name", "")))
     recipe = record.get("recipe")
     if isinstance(recipe, Mapping):
+        flat.update({RECIPE + k: _value(v) for k, v in ADDED_KEYS.items()})  # the effective values too
         flat.update(flatten(recipe, RECIPE))
     return {k: v for k, v in sorted(flat.items()) if not _is_identity(k)}
 

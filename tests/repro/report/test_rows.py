@@ -13,6 +13,7 @@ import pytest
 from repro.report.collect import collect
 from repro.report.rows import flatten, resolve, row_config, settings_keys
 from repro.report.summary import summarise
+from repro.train.checkpoint import ADDED_KEYS
 
 from .conftest import sweep_job
 
@@ -104,8 +105,9 @@ def test_recipe_values_count_but_show_only_when_the_config_does_not_say():
     record = {"name": "b", "config": {"optim": {"lr": 0.1}, "seed": 3, "data": {"root": "/x"}, "trick": {"relu": {}}},
               "recipe": {"optim": {"lr": 0.1}, "model": {"lrn_alpha": 1e-4}}}
     flat = row_config(record)
-    assert flat == {"name": "b", "optim.lr": "0.1", "trick.relu": "{}", "recipe.model.lrn_alpha": "0.0001",
-                    "recipe.optim.lr": "0.1"}
+    added = {k for k in flat if k.removeprefix("recipe.") in ADDED_KEYS}  # keys younger than some records
+    assert {k: v for k, v in flat.items() if k not in added} == {
+        "name": "b", "optim.lr": "0.1", "trick.relu": "{}", "recipe.model.lrn_alpha": "0.0001", "recipe.optim.lr": "0.1"}
     other = dict(flat, **{"optim.lr": "0.2", "recipe.optim.lr": "0.2"})
     assert settings_keys([flat, other], ["b", "b"]) == ["optim.lr"]
     changed_code = dict(flat, **{"recipe.model.lrn_alpha": "2e-05"})  # same config, other effective value
@@ -141,3 +143,21 @@ def test_a_record_without_config_is_keyed_by_its_passes_data_and_tricks(tmp_path
     assert not skipped
     assert sorted(runs["row"]) == ["baseline", "softmax_ce passes=1", "softmax_ce passes=2"]
     assert list(summarise(runs).sort_values("row")["test_error_mean"]) == [6.0, 12.0, 5.0]
+
+
+def test_keys_added_to_the_configs_later_join_old_records_rows():
+    # A record from before trainer.average / augment.rotate existed and one from after, with the
+    # values their absence meant, are the same row; another value is another row.
+    old = {"name": "all", "config": {"data": {"name": "usps"}, "trainer": {"epochs": 23}},
+           "recipe": {"trainer": {"epochs": 23}}}
+    new = {"name": "all", "config": {"data": {"name": "usps"}, "trainer": {"epochs": 23, "average": "none"},
+                                     "augment": {"rotate": 0.0, "elastic_sigma": 2.0}},
+           "recipe": {"trainer": {"epochs": 23, "average": "none"}, "augment": {"rotate": 0.0}}}
+    assert row_config(old) == row_config(new)
+    swa = json.loads(json.dumps(new))
+    swa["config"]["trainer"]["average"] = swa["recipe"]["trainer"]["average"] = "swa"
+    assert row_config(swa) != row_config(old)
+    # trainer.eval_threads never makes a row (the outputs do not depend on it).
+    threads = json.loads(json.dumps(new))
+    threads["config"]["trainer"]["eval_threads"] = 1
+    assert row_config(threads) == row_config(new)
