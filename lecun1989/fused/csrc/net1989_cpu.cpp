@@ -155,25 +155,16 @@ inline float dot(const float* __restrict a, const float* __restrict b, int n) {
   return s;
 }
 
-// p <- p * (1 - lr * wd); m <- lerp(m, g, 1 - beta1); v <- beta2 v + (1 - beta2) g^2;
-// p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)  (torch.optim.AdamW)
+// torch.optim.AdamW on one tensor: the factors and the element update of net1989_rng.h, which
+// the CUDA kernel uses too.
 inline void adamw_update(float* __restrict p, float* __restrict m, float* __restrict v, const float* __restrict g,
                          size_t n, const Adam& a, float lr) {
   const double t = a.t + 1.0;
   const float decay = 1.f - lr * a.weight_decay;
-  const float step_size = (float)(lr / (1.0 - std::pow((double)a.beta1, t)));
-  const float bc2_sqrt = (float)std::sqrt(1.0 - std::pow((double)a.beta2, t));
-  const float b1 = a.beta1, b2 = a.beta2, eps = a.eps;
+  const float step_size = adamw_step_size(lr, a.beta1, t), bc2_sqrt = adamw_bc2_sqrt(a.beta2, t);
 #pragma omp simd
-  for (size_t i = 0; i < n; ++i) {
-    const float gi = g[i];
-    const float pi = p[i] * decay;
-    const float mi = m[i] + (1.f - b1) * (gi - m[i]);
-    const float vi = v[i] * b2 + (1.f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = pi - step_size * (mi / (std::sqrt(vi) / bc2_sqrt + eps));
-  }
+  for (size_t i = 0; i < n; ++i)
+    adamw_element(p[i], m[i], v[i], g[i], decay, step_size, bc2_sqrt, a.beta1, a.beta2, a.eps);
 }
 
 // w.gw2[uv] = sum_t d2[t] * patch_uv[t] for H2 map m's k-th input map: its 25 weight gradients.
