@@ -60,7 +60,7 @@ def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
             "table": config.get("table"),
             "data": digits.name,
             "n_train": len(digits.y_train),
-            "n_test": len(digits.y_test),
+            "n_test": len(digits.y_test) if recipe.data.evaluate_test else 0,  # 0: never evaluated
             "n_holdout": len(digits.y_val),  # data.val_size: training digits held out for validation
             "counts": model.counts(),
             "backend": backend,

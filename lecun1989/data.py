@@ -26,12 +26,19 @@ class DataConfig:
     # choosing without a look at the test set (repro/data/holdout.py).
     val_size: int = 0
     val_seed: int = 0
+    # false: the test digits are neither evaluated nor recorded (no "test" in history.csv,
+    # metrics.json or misclassified.npz): a search on the validation split that cannot
+    # see the test set even by accident (issue 21). The paper reports test error: true.
+    evaluate_test: bool = True
 
     def validate(self) -> None:
         if self.n_train < 1 or self.n_test < 1:
             raise ValueError("n_train and n_test must be >= 1")
         if self.val_size < 0:
             raise ValueError("val_size must be >= 0 (0 = no validation split)")
+        if not self.evaluate_test and not self.val_size:
+            raise ValueError("evaluate_test=false needs a validation split (data.val_size > 0): "
+                             "a run must evaluate something besides its training digits")
 
 
 def load_data(data: DataConfig) -> DigitSplits:

@@ -137,7 +137,10 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
     shift = (lambda x: augment_batch(x, aug)) if aug.active else None
     steps = fused_steps(backend, model, optimizer, recipe.loss, trainer.batch_size,
                         label_smoothing=recipe.label_smoothing, seed=seed, precision=trainer.precision)
-    splits = {"train": (digits.x_train, digits.y_train), "test": (digits.x_test, digits.y_test)}
+    splits = {"train": (digits.x_train, digits.y_train)}
+    if recipe.data.evaluate_test:  # false: a validation search never touches the test digits
+        splits["test"] = (digits.x_test, digits.y_test)
+    wrong_on = (digits.x_test, digits.y_test) if recipe.data.evaluate_test else None
     task = TrainTask(
         model=model,
         optimizer=optimizer,
@@ -147,7 +150,7 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
         scheduler=build_scheduler(optimizer, recipe.optim, recipe.trainer.epochs),
         batch_transform=shift,
         stepper=FusedStepper(steps, aug, seed, trainer.fused_chunk_steps, trainer.checkpoint_every_steps) if steps else None,
-        finish=lambda path: save_artifacts(path, model, digits.x_test.to(device), digits.y_test.to(device)),
+        finish=lambda path: save_artifacts(path, model, *((t.to(device) for t in wrong_on) if wrong_on else ())),
     )
     return task, model, backend
 

@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     wall = time.perf_counter() - t0
     for (_, d), m in zip(jobs, results):
-        print(f"{d.name}: test error {m['final']['test']['error']:.2f}%, train {m['train_time_s']:.1f} s")
+        shown = ", ".join(f"{split} error {r['error']:.2f}%" for split, r in m["final"].items() if split != "train")
+        print(f"{d.name}: {shown}, train {m['train_time_s']:.1f} s")
     print(f"{len(jobs)} runs in {wall:.1f} s wall on {args.threads} thread(s)")
     return 0
 

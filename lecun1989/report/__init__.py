@@ -5,7 +5,8 @@ paper's and Karpathy's numbers; published.py: those numbers. The experiment
 tables (results/lecun1989/<table>.{md,csv} and plots) are repro.report's
 generic ones in this era's style: USPS/MNIST labels, Karpathy's columns, the
 paper's column, the H1 kernels; fused_vs_eager.py: the fused_vs_eager experiment's
-agreement table (fused against eager test error over seeds).
+agreement table (fused against eager test error over seeds); usps_budget.py: issue 21's
+table (the 1989 budget on USPS: validation and test per row, the ablation, the figures).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from repro.report.reporter import Reporter
 
 from .baseline import DATA_LABEL, write_baseline
 from .fused_vs_eager import TABLE as FUSED_VS_EAGER, write_fused_vs_eager
+from .usps_budget import TABLE as USPS_BUDGET, write_usps_budget
 from .published import KARPATHY_2022_ROWS, KARPATHY_2022_SOURCE, LECUN_1989, karpathy_misses_caption
 
 
@@ -59,6 +61,8 @@ STYLE = ExperimentStyle(
 def _experiment(table_name: str, runs: pd.DataFrame, skipped: Sequence[Skipped], out_dir: Path) -> list[Path]:
     if table_name == FUSED_VS_EAGER:  # a backend comparison, not a table of tricks: its own table
         return write_fused_vs_eager(table_name, runs, skipped, out_dir)
+    if table_name == USPS_BUDGET:  # validation and test runs of each row, paired: its own table
+        return write_usps_budget(table_name, runs, skipped, out_dir)
     return write_experiment(table_name, runs, skipped, out_dir, STYLE)
 
 

@@ -100,3 +100,20 @@ def karpathy_misses_caption() -> str:
     return (f"Karpathy's misses are the counts his percentages imply on his {KARPATHY_TEST_DIGITS:,} test digits; "
             "his printed counts are `int(err*N)` of a float32 error and come out one low in "
             f"{len(low)} rows ({', '.join(low)}). ")
+
+
+# Classic results on the same USPS split (7,291 training / 2,007 test digits), the reference points of
+# issue 21's figure (lecun1989/report/usps_budget.py). None is a network within the 1989 budget:
+# nearest neighbours store every training digit, SVMs their support vectors.
+USPS_CLASSIC = (
+    {"method": "human", "test_error": 2.5,
+     "source": "Bromley & Säckinger 1991, 'Neural-network and k-nearest-neighbor classifiers' (AT&T tech. report)",
+     "note": "the rate Hastie, Tibshirani & Friedman (ESL) call excellent for this test set"},
+    {"method": "1-NN, tangent distance", "test_error": 2.6,
+     "source": "Simard, LeCun & Denker 1993 (NIPS 5), as tabulated in ESL 2nd ed., section 13.3.3, Table 13.1"},
+    {"method": "virtual SVM (translations)", "test_error": 3.2,
+     "source": "Schölkopf, Burges & Vapnik 1996, 'Incorporating invariances in support vector learning machines'"},
+    {"method": "SVM, polynomial kernel", "test_error": 4.0,
+     "source": "Schölkopf, Burges & Vapnik 1995, 'Extracting support data for a given task' (KDD)"},
+    {"method": "1-NN, Euclidean", "test_error": 5.5, "source": "ESL 2nd ed., section 13.3.3, Table 13.1"},
+)

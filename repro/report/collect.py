@@ -8,6 +8,8 @@ which row diverged).
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,11 @@ def _row(path: Path, m: dict) -> dict:
     try:
         final = m["final"]
         env = m.get("environment", {})
+        # Only a run that says it never evaluated the test digits may lack them (lecun1989's
+        # data.evaluate_test=false: a validation search); anywhere else a missing split is a broken record.
+        tested = ((m.get("config") or {}).get("data") or {}).get("evaluate_test", True) is not False
+        if tested:
+            final["test"]["error"]  # noqa: B018  (KeyError -> malformed, below)
         return {
             "run": str(path),
             "era": m["era"],
@@ -64,11 +71,12 @@ def _row(path: Path, m: dict) -> dict:
             "seed": int(m["seed"]),
             "passes": int(m["passes"]),
             "train_error": float(final["train"]["error"]),
-            "test_error": float(final["test"]["error"]),
+            # A validation run that never evaluated the test digits (lecun1989's data.evaluate_test=false): NaN.
+            "test_error": float(final["test"]["error"]) if "test" in final else math.nan,
             "train_misses": int(final["train"]["misses"]),
-            "test_misses": int(final["test"]["misses"]),
+            "test_misses": int(final["test"]["misses"]) if "test" in final else -1,
             "train_loss": float(final["train"]["loss"]),
-            "test_loss": float(final["test"]["loss"]),
+            "test_loss": float(final["test"]["loss"]) if "test" in final else math.nan,
             "wall_time_s": float(m["wall_time_s"]),
             "train_time_s": float(m["train_time_s"]),
             "samples_per_s": float(m["samples_per_s"]),

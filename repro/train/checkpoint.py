@@ -28,7 +28,9 @@ ADDED_KEYS = {"data.val_size": 0, "data.val_seed": 0,
               # lecun1989's augment_distort and both eras' trainer.average (swa), 2026-12
               "augment.rotate": 0.0, "augment.scale": 0.0, "augment.shear": 0.0, "augment.elastic_alpha": 0.0,
               "augment.elastic_sigma": 2.0, "trainer.average": "none", "trainer.average_start": 0.75,
-              "trainer.eval_threads": 0}
+              "trainer.eval_threads": 0,
+              # data.evaluate_test=false: a validation search that never evaluates the test digits (issue 21)
+              "data.evaluate_test": True}
 
 
 def with_added_keys(flat: Mapping[str, Any]) -> dict[str, Any]:

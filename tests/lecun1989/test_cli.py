@@ -95,7 +95,7 @@ def test_conflicting_tricks_are_a_clear_error(usps_root, tmp_path):
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")),
     (["trick=[adamw,foo]"], "error: unknown trick 'foo'; valid: adamw, augment_distort, augment_shift, batchnorm, "
                             "cosine_lr, dropout, init_kaiming, init_karpathy, label_smoothing, minibatch, "
-                            "mixed_precision, more_data, more_passes, one_cycle, relu, softmax_ce, swa, wider"),
+                            "mixed_precision, more_data, more_passes, one_cycle, rebalance, relu, softmax_ce, swa, wider"),
     (["experiment=nope"], "error: unknown experiment 'nope'; valid: ablate_each, fused_vs_eager, karpathy_protocol, "
                           "karpathy_table"),
 ])

@@ -39,6 +39,8 @@ EXPECTED = {
     "more_data": {"data.name": "mnist16", "data.n_train": 50000},
     "batchnorm": {"model.norm": "batch"},
     "wider": {"model.h1_maps": 24, "model.h2_maps": 24, "model.h3_units": 60},
+    # The paper already has 12 H1 and 12 H2 maps: only H2's connectivity and H3 change (9,742 parameters).
+    "rebalance": {"model.h2_scheme": "full", "model.h3_units": 24},
     "init_kaiming": {"model.init_scale": pytest.approx(5 / 3 * 3**0.5), "model.init_fan_in_power": 0.5,
                      "model.bias_init": "zero"},
     "init_karpathy": {"model.init_fan_in_power": 0.5, "model.bias_init": "zero"},
