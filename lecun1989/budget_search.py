@@ -151,6 +151,8 @@ class Result:
     params: int = 0
     passes: int = 0
     train_s: float = 0.0
+    commits: tuple[str, ...] = ()  # the git commits and hardware the records name
+    hardware: tuple[str, ...] = ()
 
     @property
     def mean(self) -> float:
@@ -160,6 +162,12 @@ class Result:
     def sd(self) -> float:
         n = len(self.errors)
         return math.sqrt(sum((e - self.mean) ** 2 for e in self.errors) / (n - 1)) if n > 1 else math.nan
+
+
+def _commit(env: dict) -> str:
+    """The record's commit, short, with "+changes" when the tree had uncommitted changes."""
+    git = env.get("git") or {}
+    return str(git.get("commit", "unknown"))[:10] + ("+changes" if git.get("dirty") else "")
 
 
 def _run(recipe: Recipe, seeds: Sequence[int], sweep_dir: Path, threads: int, extra: Sequence[str] = ()) -> list[dict]:
@@ -184,14 +192,18 @@ def search(runs_dir: Path, seeds: Sequence[int], threads: int, extra: Sequence[s
             if recipe not in done:
                 t0 = time.perf_counter()
                 metrics = _run(recipe, seeds, runs_dir / f"{s}_{stage.replace(' ', '_')}" / f"{c}", threads, extra)
+                envs = [m.get("environment") or {} for m in metrics]
                 res = Result(stage, cand.name, recipe, [m["final"]["holdout"]["error"] for m in metrics],
                              metrics[0]["counts"]["free_parameters"], metrics[0]["passes"],
-                             sum(m["train_time_s"] for m in metrics) / len(metrics))
+                             sum(m["train_time_s"] for m in metrics) / len(metrics),
+                             tuple(sorted({_commit(e) for e in envs})),
+                             tuple(sorted({str(e.get("hardware", "unknown")) for e in envs})))
                 done[recipe] = res
                 log(f"[{stage}] {cand.name}: validation error {res.mean:.2f} ± {res.sd:.2f}% "
                     f"({len(seeds)} seeds, {time.perf_counter() - t0:.0f} s)")
             prior = done[recipe]
-            tried.append(Result(stage, cand.name, recipe, prior.errors, prior.params, prior.passes, prior.train_s))
+            tried.append(Result(stage, cand.name, recipe, prior.errors, prior.params, prior.passes, prior.train_s,
+                                prior.commits, prior.hardware))
         # Ties keep the incumbent (listed first): a change must lower the mean validation error.
         best = min(tried, key=lambda r: r.mean)
         log(f"[{stage}] chosen: {best.candidate} ({best.recipe.label()})")
@@ -209,6 +221,7 @@ def frame(results: Sequence[Result], seeds: Sequence[int]) -> pd.DataFrame:
         "free_parameters": r.params, "passes": r.passes, "train_time_s": r.train_s,
         "tricks": ",".join(r.recipe.tricks), "parameters": " ".join(f"trick.{k}={v}" for k, v in r.recipe.params),
         "errors": " ".join(f"{e:.2f}" for e in r.errors),
+        "commits": " ".join(r.commits), "hardware": "; ".join(r.hardware),
     } for r in results])
 
 
@@ -225,6 +238,8 @@ def markdown(df: pd.DataFrame, seeds: Sequence[int], command: str) -> str:
         "lowest mean becomes the next stage's incumbent (a tie keeps the incumbent). A candidate that equals one "
         "already run reuses its runs.\n\n",
         f"Command: `{command}`\n\n",
+        f"Records: commit(s) {', '.join(sorted(set(' '.join(df['commits']).split())))}; hardware: "
+        f"{'; '.join(sorted(set(df['hardware'])))}. Train time is per run, on one core (several runs at once).\n\n",
     ]
     body = [[r["stage"], r["candidate"] + (" **(chosen)**" if r["chosen"] else ""),
              mean_sd(r["validation_error_mean"], r["validation_error_sd"]), r["errors"], f"{r['free_parameters']:,}",

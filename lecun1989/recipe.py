@@ -24,6 +24,7 @@ from repro.train.task import TrainTask
 from repro.train.optim import OptimConfig, build_optimizer, build_scheduler
 
 from .artifacts import save_artifacts
+from .tta import tta_record
 from .augment import AugmentConfig, augment_batch
 from .data import DataConfig
 from .fused import FusedStepper, fused_steps, resolve_backend
@@ -141,6 +142,9 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
     if recipe.data.evaluate_test:  # false: a validation search never touches the test digits
         splits["test"] = (digits.x_test, digits.y_test)
     wrong_on = (digits.x_test, digits.y_test) if recipe.data.evaluate_test else None
+    # Test-time augmentation's own numbers (lecun1989/tta.py): every evaluated split but the training digits.
+    tta_splits = {"holdout": (digits.x_val, digits.y_val)} if len(digits.y_val) else {}
+    tta_splits.update({k: v for k, v in splits.items() if k != "train"})
     task = TrainTask(
         model=model,
         optimizer=optimizer,
@@ -150,9 +154,14 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
         scheduler=build_scheduler(optimizer, recipe.optim, recipe.trainer.epochs),
         batch_transform=shift,
         stepper=FusedStepper(steps, aug, seed, trainer.fused_chunk_steps, trainer.checkpoint_every_steps) if steps else None,
-        finish=lambda path: save_artifacts(path, model, *((t.to(device) for t in wrong_on) if wrong_on else ())),
+        finish=lambda path: {**save_artifacts(path, model, *((t.to(device) for t in wrong_on) if wrong_on else ())),
+                             **tta_record(model, _to(tta_splits, device), recipe.loss, aug.fill)},
     )
     return task, model, backend
+
+
+def _to(splits: dict, device: torch.device) -> dict:
+    return {k: (x.to(device), y.to(device)) for k, (x, y) in splits.items()}
 
 
 _runs_sharing = 1  # runs stepping at once in this process (fused/many.py sets it)

@@ -64,8 +64,11 @@ CASES = {
     "init_karpathy_modern": {"init_karpathy": {}},
     "init_karpathy_repro": {"init_karpathy": {"script": "repro"}},
     "wider": {"wider": {}},
+    "rebalance": {"rebalance": {}},  # H2 reads all 12 H1 maps, H3 24 units
+    "rebalance_three_groups": {"rebalance": {"h2_maps": 15, "h3_units": 21, "h2_scheme": "three_groups"}},
     "more_passes": {"more_passes": {"epochs": 2}},
     "karpathy_all": {k: {} for k in KARPATHY},
+    "karpathy_all_rebalance": {**{k: {} for k in KARPATHY}, "rebalance": {}},
 }
 # One whole USPS pass: the weight tolerance (None: chaotic over a pass, checked by the summed loss).
 PASS_TOLERANCE = {"adamw_linear": 1e-4, "adamw_cosine": 1e-4, "adamw_one_cycle": 1e-4, "relu": None, "karpathy_all": None}

@@ -91,8 +91,10 @@ def prepared(runs_root: Path) -> pd.DataFrame:
     """The records as write_usps_budget prepares them before summarise (rows resolved, duplicates out)."""
     runs, skipped = collect([runs_root])
     runs, _ = rows.resolve(runs, skipped)
+    extras = [usps_budget._record(p) for p in runs["run"]]
     return runs.assign(_protocol=[usps_budget._protocol(r) for _, r in runs.iterrows()],
-                       _params=[usps_budget._params(p) for p in runs["run"]])
+                       _params=[e[0] for e in extras], _tta_test=[e[1] for e in extras],
+                       _tta_holdout=[e[2] for e in extras])
 
 
 def test_summarise_pairs_the_protocols_and_takes_each_delta_against_its_reference(tmp_path):
@@ -100,7 +102,12 @@ def test_summarise_pairs_the_protocols_and_takes_each_delta_against_its_referenc
     assert sorted(runs.loc[runs["_protocol"] == "validation", "n_train"].unique()) == [5291]
     assert sorted(runs.loc[runs["_protocol"] == "final", "n_train"].unique()) == [7291]
     s = summarise(runs, ["a_first", "b_second", "without_x", "without_y"]).set_index("row")
-    assert list(s["kind"]) == ["path", "path", "ablation", "ablation"]
+    # The best recipe without its last change is the path's row before it (a_first): added, not rerun.
+    assert list(s.index) == ["a_first", "b_second", "without_x", "without_y", "without_b_second"]
+    assert list(s["kind"]) == ["path", "path", "ablation", "ablation", "ablation"]
+    last = s.loc["without_b_second"]
+    assert (last["validation_error_mean"], last["test_error_mean"]) == (4.5, 4.0)
+    assert (last["delta_validation"], last["delta_test"]) == (1.0, 1.5)
     a, b, x, y = (s.loc[r] for r in ("a_first", "b_second", "without_x", "without_y"))
     # Validation from the validation runs' holdout only; test and train from the final runs only
     # (a_first's duplicate seed 0 at 9.0% is not averaged in, nor are the validation runs' 9.0% train errors).
@@ -117,7 +124,8 @@ def test_summarise_pairs_the_protocols_and_takes_each_delta_against_its_referenc
     assert (x["validation_error_mean"], x["test_error_mean"]) == (4.25, 3.25)
     assert (x["delta_validation"], x["delta_test"]) == (0.75, 0.75)
     assert (y["delta_validation"], y["delta_test"]) == (-0.5, 0.0)
-    assert list(s["free_parameters"]) == [9760, 9750, 12000, 9760] and list(s["passes"]) == [23, 100, 100, 100]
+    assert list(s["free_parameters"]) == [9760, 9750, 12000, 9760, 9760]
+    assert list(s["passes"]) == [23, 100, 100, 100, 23]
 
 
 def _md(out: Path) -> str:
@@ -142,12 +150,15 @@ def test_report_writes_the_table_figures_and_verdict(tmp_path, monkeypatch):
         "| `a_first` |  | 9,760 | 23 | 4.50 ± 0.71 | — | 4.00 ± 1.00 | — | 0.50 ± 0.00 | — | 2 / 3 |",
         "| `b_second` |  | 9,750 | 100 | 3.50 ± 0.50 | -1.00 | 2.50 ± 0.50 | -1.50 | 1.50 ± 0.50 | — | 3 / 3 |",
         # The ablation, largest Δ validation first; a row above 9,760 parameters is marked.
+        "| `without_b_second` | the last step of the path: row `a_first`'s runs | 9,760 | 4.50 ± 0.71 | +1.00 | "
+        "4.00 ± 1.00 | +1.50 | 2 / 3 |",
         "| `without_x` |  | 12,000 (over budget) | 4.25 ± 0.35 | +0.75 | 3.25 ± 0.35 | +0.75 | 2 / 2 |",
         "| `without_y` |  | 9,760 | 3.00 ± 0.00 | -0.50 | 2.50 ± 0.00 | +0.00 | 2 / 2 |",
     ]
     assert md.count("(over budget)") == 1
-    assert ("the validation error moves by, largest first: `x` +0.75 on validation (+0.75 on test); "
-            "`y` -0.50 on validation (+0.00 on test) (percentage points). What mattered most on validation: `x`.") in md
+    assert ("the validation error moves by, largest first: `b_second` +1.00 on validation (+1.50 on test); "
+            "`x` +0.75 on validation (+0.75 on test); `y` -0.50 on validation (+0.00 on test) (percentage points). "
+            "What mattered most on validation: `b_second`.") in md
     assert "Removing `y` lowered the mean validation error" in md
     # 2.50 <= 2.5: the target is reached (at equality).
     assert "is **reached**: the best recipe's mean test error is 2.50%" in md and "not reached" not in md
@@ -165,11 +176,11 @@ def test_report_writes_the_table_figures_and_verdict(tmp_path, monkeypatch):
     assert len(grids) == 1 and grids[0][0] == (3, 16, 16)
     assert grids[0][1] == ["#5: 1→7", "#6: 1→7", "#7: 1→7"] and "`b_second` (seed 0)" in grids[0][2]
     csv = pd.read_csv(out / "lecun1989" / "usps_budget.csv").set_index("row")
-    assert list(csv.index) == ["a_first", "b_second", "without_x", "without_y"]
-    assert list(csv["delta_validation"].fillna(99)) == [99, -1.0, 0.75, -0.5]
-    assert list(csv["delta_test"].fillna(99)) == [99, -1.5, 0.75, 0.0]
-    assert list(csv["free_parameters"]) == [9760, 9750, 12000, 9760]
-    assert list(csv["validation_seeds"]) == [2, 3, 2, 2] and list(csv["test_seeds"]) == [3, 3, 2, 2]
+    assert list(csv.index) == ["a_first", "b_second", "without_x", "without_y", "without_b_second"]
+    assert list(csv["delta_validation"].fillna(99)) == [99, -1.0, 0.75, -0.5, 1.0]
+    assert list(csv["delta_test"].fillna(99)) == [99, -1.5, 0.75, 0.0, 1.5]
+    assert list(csv["free_parameters"]) == [9760, 9750, 12000, 9760, 9760]
+    assert list(csv["validation_seeds"]) == [2, 3, 2, 2, 2] and list(csv["test_seeds"]) == [3, 3, 2, 2, 3]
 
 
 def test_target_not_reached_above_human_error_and_no_grid_without_digits(tmp_path):
@@ -198,7 +209,7 @@ def test_validation_runs_only_the_search_before_any_final_run(tmp_path):
     assert repro_main(["report", str(make_sweep(tmp_path, only="validation")), "--out", str(out)]) == 0
     md = _md(out)
     assert "| `b_second` |  | 9,750 | 100 | 3.50 ± 0.50 | -1.00 | — | — | — | — | 3 / 0 |" in md
-    assert "What mattered most on validation: `x`." in md
+    assert "What mattered most on validation: `b_second`." in md
     assert not (out / "lecun1989" / "usps_budget_misclassified.png").exists()
 
 
@@ -218,3 +229,20 @@ def test_same_records_give_byte_identical_table_csv_and_figures(tmp_path):
     assert sorted(outs[0]) == ["usps_budget.csv", "usps_budget.md", "usps_budget_misclassified.png",
                                "usps_budget_params.png"]
     assert outs[0] == outs[1]
+
+
+def test_test_time_augmentation_has_its_own_column_from_the_final_runs(tmp_path):
+    runs = make_sweep(tmp_path)
+    for d in (runs / "usps_budget").glob("*_b_second_*"):
+        m = json.loads((d / "metrics.json").read_text())
+        split = "test" if "test" in m["final"] else "holdout"
+        # One point below the plain error: the column must show the tta numbers, not the plain ones.
+        m["tta"] = {"views": "9", split: {"error": m["final"][split]["error"] - 1.0, "misses": 0}}
+        (d / "metrics.json").write_text(json.dumps(m))
+    out = tmp_path / "results"
+    assert repro_main(["report", str(runs), "--out", str(out)]) == 0
+    md = _md(out)
+    assert "| `b_second` |  | 9,750 | 100 | 3.50 ± 0.50 | -1.00 | 2.50 ± 0.50 | -1.50 | 1.50 ± 0.50 | 1.50 ± 0.50 | 3 / 3 |" in md
+    assert "| `a_first` |  | 9,760 | 23 | 4.50 ± 0.71 | — | 4.00 ± 1.00 | — | 0.50 ± 0.00 | — | 2 / 3 |" in md
+    csv = pd.read_csv(out / "lecun1989" / "usps_budget.csv").set_index("row")
+    assert csv.loc["b_second", "tta_validation_error_mean"] == 2.5 and csv.loc["b_second", "tta_test_error_mean"] == 1.5

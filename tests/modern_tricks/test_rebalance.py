@@ -6,20 +6,15 @@ recipe of issue 21 cannot buy its error with more weights.
 """
 
 import pytest
-import torch
 
 from lecun1989.data import DataConfig
-from lecun1989.fused import fused_steps, resolve_backend
-from lecun1989.fused.reference import eager_replay, max_weight_difference
-from lecun1989.fused.stepper import FusedStepper
 from lecun1989.model import PAPER_COUNTS, ModelConfig, build_model
 from lecun1989.recipe import Recipe, TrainerConfig
 from modern_tricks import apply_tricks
 from modern_tricks.architecture import BUDGET_1989
 from repro.config import ConfigError
-from repro.train.optim import OptimConfig, build_optimizer, build_scheduler
+from repro.train.optim import OptimConfig
 
-KARPATHY = ("softmax_ce", "adamw", "augment_shift", "dropout", "relu", "more_passes")
 
 
 def recipe_of(selection) -> Recipe:
@@ -85,36 +80,4 @@ def test_an_impossible_h2_layout_is_a_config_error():
         recipe_of({"rebalance": {"h1_maps": 13, "h2_scheme": "three_groups"}})
 
 
-# The fused CPU kernel on the full H2 connectivity, against eager: mirrors
-# tests/lecun1989/test_fused_tricks.py (toy digits, 2 passes; tolerance 2e-6 as there).
-def toy_examples(n, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 1, 16, 16, generator=g) * 2 - 1, torch.randint(0, 10, (n,), generator=g)
-
-
-@pytest.mark.parametrize("selection", [{"rebalance": {}}, {**{k: {} for k in KARPATHY}, "rebalance": {}}],
-                         ids=["rebalance", "karpathy_and_rebalance"])
-def test_fused_cpu_trains_the_rebalanced_net_as_eager_does(selection):
-    recipe = recipe_of(selection)
-    assert recipe.model.h2_scheme == "full" and recipe.model.h3_units == 24
-    xs, ys = toy_examples(200)
-    seed, passes, n = 5, 2, len(ys)
-    eager, fused = build_model(recipe.model, seed), build_model(recipe.model, seed)
-    eager_opt, fused_opt = (build_optimizer(m.parameters(), recipe.optim) for m in (eager, fused))
-    assert resolve_backend("auto", fused, fused_opt, recipe.loss, 1, recipe.trainer.precision) == "fused_cpu"
-    steps = fused_steps("fused_cpu", fused, fused_opt, recipe.loss, 1, label_smoothing=recipe.label_smoothing,
-                        seed=seed)
-    stepper = FusedStepper(steps, recipe.augment, seed)
-    schedules = [build_scheduler(o, recipe.optim, passes) for o in (eager_opt, fused_opt)]
-    loss_e = loss_f = 0.0
-    for e in range(passes):
-        loss_e += eager_replay(eager, eager_opt, recipe.loss_fn(), xs, ys, seed=seed, pass_=e, step0=0,
-                               augment=recipe.augment)
-        stepper.chunk_end(0, n, e * n)
-        loss_f += stepper(xs, ys)
-        for s in schedules:
-            if s is not None:
-                s.step()
-    assert max_weight_difference(eager, fused) < 2e-6
-    assert loss_f == pytest.approx(loss_e, rel=1e-5)
-    assert max_weight_difference(build_model(recipe.model, seed), fused) > 1e-2  # it trained
+# The fused CPU kernel trains the rebalanced nets as eager does: CASES of tests/lecun1989/test_fused_tricks.py.
