@@ -11,7 +11,7 @@ changes to the incumbent recipe (the incumbent itself is always a candidate), ea
 incumbent of the next stage. Candidates already run (same tricks and settings) are not
 rerun, and a rerun of the command skips every finished run (their records are kept), so
 an interrupted search continues where it stopped. The table of every candidate goes to
-results/lecun1989/budget_search.{md,csv}; the experiment `usps_budget` then retrains the
+results/lecun1989/search/budget_search.{md,csv}; the experiment `usps_budget` then retrains the
 path it found on all 7,291 digits and reads the test set once per row.
 
 Every run is a fused one (fused/many.py: several runs per process, one core each).
@@ -31,7 +31,8 @@ import pandas as pd
 
 from repro.train.atomic import write_text_atomic
 
-RESULTS = Path(__file__).resolve().parents[1] / "results" / "lecun1989"
+# Beside the era's tables, in search/: results/REPORT.md links it as a search, not as a table of runs.
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "lecun1989" / "search"
 # Karpathy 2022's six tricks (conf/lecun1989/row/karpathy_table/dropout_relu.yaml): the start.
 KARPATHY_SIX = ("softmax_ce", "adamw", "augment_shift", "dropout", "relu", "more_passes")
 
@@ -138,6 +139,14 @@ STAGES: tuple[tuple[str, tuple[Candidate, ...]], ...] = (
             add=["augment_distort"]).setting(augment_distort__rotate=5.0, augment_distort__scale=0.05,
                                              augment_distort__shear=0.05, augment_distort__elastic_alpha=4.0)),
         _c("without augment_distort", lambda r: r.with_tricks(drop=["augment_distort"])),
+    )),
+    # The longest schedule won its stage by a clear margin; does the trend go on, and is the
+    # rate or the decay that Karpathy chose (AdamW 3e-4, weight decay 0.01) still right at that length?
+    ("rate and length, a second look", (
+        KEEP,
+        _c("480 passes", lambda r: r.setting(more_passes__epochs=480)),
+        _c("AdamW lr 1e-3", lambda r: r.setting(adamw__lr=0.001)),
+        _c("AdamW weight decay 0.05", lambda r: r.setting(adamw__weight_decay=0.05)),
     )),
 )
 

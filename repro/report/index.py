@@ -44,6 +44,11 @@ def write_index(out_root: Path, written: Sequence[Path], tricks: Sequence[tuple[
         lines.append("## bench/\n\nSpeed and kernel benchmarks (written by the scripts in `bench/`, hardware named in each):\n\n")
         lines += [f"- [{p.name}](bench/{p.name})\n" for p in bench]
         lines.append("\n")
+    searches = sorted(out_root.glob("*/search/*.md"))
+    if searches:
+        lines.append("## Searches\n\nHyper-parameter searches on validation data (each names the command that wrote it):\n\n")
+        lines += [f"- [{p.parent.parent.name}/{p.name}]({p.relative_to(out_root).as_posix()})\n" for p in searches]
+        lines.append("\n")
     if tricks:
         lines.append("## The modern tricks\n\nSelected with `trick=[...]`, applied in a fixed order "
                      "(`modern_tricks/compose.py`):\n\n")

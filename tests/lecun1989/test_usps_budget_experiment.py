@@ -1,6 +1,6 @@
 """Issue 21's experiment (conf/lecun1989/experiment/usps_budget.yaml): every row file is swept under
 both protocols, every row stays within the 1989 budget, the path adds one change per row and ends
-at the recipe the search chose (results/lecun1989/budget_search.csv), and each without_* row is
+at the recipe the search chose (results/lecun1989/search/budget_search.csv), and each without_* row is
 that recipe less exactly one change."""
 
 from pathlib import Path
@@ -16,7 +16,7 @@ from lecun1989.cli import CONF_DIR
 from lecun1989.model import build_model
 from lecun1989.recipe import recipe_from_config
 
-PATH = ["baseline", "karpathy_six", "cosine_240", "swa"]
+PATH = ["baseline", "karpathy_six", "cosine_240", "swa", "adamw_lr_1e-3"]
 
 
 def composed(*overrides):
@@ -57,9 +57,10 @@ def test_each_row_is_within_the_budget_and_its_protocols_differ_only_in_data(row
 def test_the_path_ends_at_the_searchs_choice_and_each_ablation_removes_one_change():
     chosen = pd.read_csv(RESULTS / "budget_search.csv")
     final = chosen[chosen["chosen"]].iloc[-1]  # the last stage's choice: the search's answer
-    _, best, best_tricks = recipe("swa")
+    _, best, best_tricks = recipe(PATH[-1])
     assert best_tricks == set(final["tricks"].split(","))
-    assert final["parameters"] == "trick.more_passes.epochs=240" and best.trainer.epochs == 240
+    assert final["parameters"] == "trick.adamw.lr=0.001 trick.more_passes.epochs=240"
+    assert (best.trainer.epochs, best.optim.lr) == (240, 0.001)
     previous = set()
     for row in PATH:  # each path row adds to the one before
         _, _, tricks = recipe(row)
@@ -68,6 +69,7 @@ def test_the_path_ends_at_the_searchs_choice_and_each_ablation_removes_one_chang
     for row in rows()[len(PATH):]:
         _, r, tricks = recipe(row)
         removed = row.removeprefix("without_")
+        assert removed == "adamw" or r.optim.lr == 0.001  # every other change of the best recipe kept
         if removed in best_tricks:
             assert tricks == best_tricks - {removed}
         else:  # without_cosine_240: Karpathy's 80 passes and AdamW's linear decay, SWA kept

@@ -244,5 +244,20 @@ def test_test_time_augmentation_has_its_own_column_from_the_final_runs(tmp_path)
     md = _md(out)
     assert "| `b_second` |  | 9,750 | 100 | 3.50 ± 0.50 | -1.00 | 2.50 ± 0.50 | -1.50 | 1.50 ± 0.50 | 1.50 ± 0.50 | 3 / 3 |" in md
     assert "| `a_first` |  | 9,760 | 23 | 4.50 ± 0.71 | — | 4.00 ± 1.00 | — | 0.50 ± 0.00 | — | 2 / 3 |" in md
+    assert "With test-time augmentation (its own column: nine views per digit) it is 1.50 ± 0.50%, at or below" in md
     csv = pd.read_csv(out / "lecun1989" / "usps_budget.csv").set_index("row")
     assert csv.loc["b_second", "tta_validation_error_mean"] == 2.5 and csv.loc["b_second", "tta_test_error_mean"] == 1.5
+
+
+def test_runs_that_collapsed_are_counted_beside_the_means(tmp_path):
+    runs = make_sweep(tmp_path)
+    (d,) = (runs / "usps_budget").glob("*_without_x_final_seed1")
+    m = json.loads((d / "metrics.json").read_text())
+    m["final"]["train"]["error"], m["final"]["test"]["error"] = 88.0, 89.5  # one class for nearly every digit
+    (d / "metrics.json").write_text(json.dumps(m))
+    out = tmp_path / "results"
+    assert repro_main(["report", str(runs), "--out", str(out)]) == 0
+    md = _md(out)
+    # Still in the mean ((3.0 + 89.5) / 2), and said.
+    assert "| `without_x` |  | 12,000 (over budget) | 4.25 ± 0.35 | +0.75 | 46.25 ± 61.16 (1 of 2 runs collapsed) |" in md
+    assert "Some runs of `without_x` (0 validation, 1 final) collapsed (train error above 50%" in md
