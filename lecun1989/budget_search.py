@@ -8,9 +8,10 @@ digits never evaluated).
 Start: Karpathy 2022's six tricks (his best row on 7,291 digits). Each stage tries a few
 changes to the incumbent recipe (the incumbent itself is always a candidate), each on
 `--seeds` seeds; the candidate with the lowest mean validation error becomes the
-incumbent of the next stage. Candidates already run (same tricks and settings) are not
-rerun, and a rerun of the command skips every finished run (their records are kept), so
-an interrupted search continues where it stopped. The table of every candidate goes to
+incumbent of the next stage (ties: the one listed first, the incumbent first of all).
+Candidates already run (same tricks and settings) are not rerun, and a rerun of the
+command skips every finished run (their records are kept), so an interrupted search
+continues where it stopped. The table of every candidate goes to
 results/lecun1989/search/budget_search.{md,csv}; the experiment `usps_budget` then retrains the
 path it found on all 7,291 digits and reads the test set once per row.
 
@@ -213,7 +214,8 @@ def search(runs_dir: Path, seeds: Sequence[int], threads: int, extra: Sequence[s
             prior = done[recipe]
             tried.append(Result(stage, cand.name, recipe, prior.errors, prior.params, prior.passes, prior.train_s,
                                 prior.commits, prior.hardware))
-        # Ties keep the incumbent (listed first): a change must lower the mean validation error.
+        # Ties go to the candidate listed first: the incumbent (a change must lower the mean validation
+        # error), else the stage's earlier candidate.
         best = min(tried, key=lambda r: r.mean)
         log(f"[{stage}] chosen: {best.candidate} ({best.recipe.label()})")
         incumbent = best.recipe
@@ -244,7 +246,8 @@ def markdown(df: pd.DataFrame, seeds: Sequence[int], command: str) -> str:
         "training digits held out, stratified, `data.val_seed=0`; trained on the other 5,291; the test digits "
         "are never evaluated in these runs). "
         f"Mean ± sample sd over seeds {', '.join(map(str, seeds))}. Each stage tries changes to the incumbent; the "
-        "lowest mean becomes the next stage's incumbent (a tie keeps the incumbent). A candidate that equals one "
+        "lowest mean becomes the next stage's incumbent (a tie goes to the candidate listed first: the incumbent, "
+        "else the earlier change). A candidate that equals one "
         "already run reuses its runs.\n\n",
         f"Command: `{command}`\n\n",
         f"Records: commit(s) {', '.join(sorted(set(' '.join(df['commits']).split())))}; hardware: "

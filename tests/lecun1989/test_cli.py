@@ -19,8 +19,9 @@ def test_help_lists_config_groups():
     # Each app its own config tree (conf/lecun1989/, conf/shared/): only the 1989 groups and options.
     lines = {line.split(": ")[0]: line.split(": ")[1].split(", ") for line in out.stdout.splitlines() if ": " in line}
     for group, options in (("data", ["mnist16", "usps"]), ("model", ["lecun1989"]), ("optim", ["sgd"]),
-                           ("trainer", ["lecun1989"]), ("experiment", ["ablate_each", "fused_vs_eager", "karpathy_protocol", "karpathy_table"]),
-                           ("logger", ["csv", "none", "tensorboard"])):
+                           ("trainer", ["lecun1989"]), ("experiment", ["ablate_each", "fused_vs_eager", "karpathy_protocol", "karpathy_table",
+                                           "usps_budget"]),
+                           ("protocol", ["final", "validation"]), ("logger", ["csv", "none", "tensorboard"])):
         assert lines.get(group) == options, (group, lines.get(group))
     assert {"adamw", "augment_shift", "softmax_ce"} <= set(lines["trick"])
     assert not {"trick2012", "model/ops", "row/cc_ablations"} & set(lines), sorted(lines)
@@ -97,7 +98,7 @@ def test_conflicting_tricks_are_a_clear_error(usps_root, tmp_path):
                             "cosine_lr, dropout, init_kaiming, init_karpathy, label_smoothing, minibatch, "
                             "mixed_precision, more_data, more_passes, one_cycle, rebalance, relu, softmax_ce, swa, wider"),
     (["experiment=nope"], "error: unknown experiment 'nope'; valid: ablate_each, fused_vs_eager, karpathy_protocol, "
-                          "karpathy_table"),
+                          "karpathy_table, usps_budget"),
 ])
 def test_bad_values_are_one_error_line_before_any_data_is_read(tmp_path, overrides, line):
     out = lecun1989(f"data.root={tmp_path / 'empty'}", "data.download=false", *overrides,
