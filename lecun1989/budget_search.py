@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from repro.config import ConfigError
+from repro.train.checkpoint import ResumeError
 from repro.train.atomic import write_text_atomic
 
 # Beside the era's tables, in search/: results/REPORT.md links it as a search, not as a table of runs.
@@ -262,18 +264,36 @@ def markdown(df: pd.DataFrame, seeds: Sequence[int], command: str) -> str:
     return "".join(lines)
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seeds as comma-separated integers, e.g. 0,1,2") from None
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds must be distinct and >= 0")
+    return seeds
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lecun1989.budget_search", description=__doc__.splitlines()[0])
     parser.add_argument("--runs-dir", type=Path, default=Path("multirun/lecun1989/budget_search"),
                         help="where the run records go (reruns skip finished runs)")
-    parser.add_argument("--seeds", default="0,1,2,3,4", help="seeds per candidate (default 0,1,2,3,4)")
+    parser.add_argument("--seeds", default="0,1,2,3,4", type=_seeds, help="seeds per candidate (default 0,1,2,3,4)")
     parser.add_argument("--threads", type=int, default=2, help="runs at once, one core each")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="added to every run (a smoke test: trainer.max_epochs=1); repeatable")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where budget_search.{md,csv} go")
     args = parser.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    results = search(args.runs_dir, seeds, args.threads, args.override)
+    seeds = args.seeds
+    try:
+        results = search(args.runs_dir, seeds, args.threads, args.override)
+    except (ConfigError, ResumeError) as exc:  # a bad --threads or --override: one line, as lecun1989 gives
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"{exc}\nstopped: rerun the same command to continue (finished runs are read back, "
+              "interrupted ones resume from their checkpoints)", file=sys.stderr)
+        return 130
     df = frame(results, seeds)
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python -m lecun1989.budget_search " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from repro.config import ConfigError
+from repro.train.checkpoint import ResumeError
+from repro.train.interrupt import stop_every_run, sweep_interrupted
 
 from ..recipe import runs_sharing_cores
 
@@ -64,9 +66,25 @@ def run_many(jobs: Sequence[tuple[Mapping[str, Any], Path]], threads: int = 2) -
         raise ConfigError(f"threads must be >= 1, got {threads}")
     # The runs share the cores: trainer.eval_threads=0 gives each its share, not all of them
     # (a fact of this process, not of the runs' configs: their records are a single run's).
-    with runs_sharing_cores(threads), ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lecun1989-run") as pool:
-        futures = [pool.submit(run, config, Path(run_dir)) for config, run_dir in jobs]
-        return [f.result() for f in futures]
+    # Ctrl-C: every running run saves a checkpoint and stops, the ones not started never start,
+    # and the first TrainingInterrupted comes back (resume=true continues the sweep).
+    with runs_sharing_cores(threads), stop_every_run(), \
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lecun1989-run") as pool:
+        futures = [pool.submit(_unless_stopped, run, config, Path(run_dir)) for config, run_dir in jobs]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def _unless_stopped(run, config: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
+    """``run(config, run_dir)``, unless a signal stopped the sweep before this job began: then it
+    never starts (no folder, no checkpoint), as a job of an interrupted Hydra sweep."""
+    if sweep_interrupted():
+        raise KeyboardInterrupt(f"{run_dir}: not started (interrupted)")
+    return run(config, run_dir)
 
 
 def sweep_jobs(overrides: Sequence[str], sweep_dir: Path) -> list[tuple[dict[str, Any], Path]]:
@@ -107,9 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         results = run_many(jobs, args.threads)
-    except ConfigError as exc:
+    except (ConfigError, ResumeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        print(f"{exc}\nstopped: finished runs are kept and interrupted ones saved a checkpoint; rerun the same "
+              "command with resume=true to continue", file=sys.stderr)
+        return 130
     wall = time.perf_counter() - t0
     for (_, d), m in zip(jobs, results):
         shown = ", ".join(f"{split} error {r['error']:.2f}%" for split, r in m["final"].items() if split != "train")

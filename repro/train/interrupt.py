@@ -104,13 +104,24 @@ class StopFlag:
     for the second. Starts set if the process's sweep was interrupted already."""
 
     def __init__(self) -> None:
-        self.set = sweep_interrupted()
+        self._set = False
         self._old: dict[int, Any] = {}
 
+    @property
+    def set(self) -> bool:
+        # The process's record counts too: a sweep interrupted before this run began, or a signal
+        # taken by `stop_every_run` for runs on other threads (they install no handlers of their own).
+        return self._set or sweep_interrupted()
+
+    @set.setter
+    def set(self, value: bool) -> None:
+        self._set = value
+
     def _handler(self, signum, frame):  # noqa: ARG002
+        first = not self.set  # read before the record below, which `set` also reads
         if _Process.job_running:
             _Process.received = True
-        if not self.set:
+        if first:
             self.set = True
             say(MESSAGE)
         elif _Process.saving:
@@ -127,3 +138,30 @@ class StopFlag:
     def __exit__(self, *exc) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def stop_every_run() -> Iterator[None]:
+    """Around runs stepping on other threads of this process (lecun1989/fused/many.py): the first
+    SIGINT/SIGTERM is recorded (the message said once) and every run's StopFlag reads it, so each
+    finishes its step, saves and raises TrainingInterrupted; a further signal raises KeyboardInterrupt
+    in the main thread. The handlers and the record are put back as they were at the end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = _Process.received
+
+    def handler(signum, frame):  # noqa: ARG001
+        if _Process.received and not _Process.saving:
+            raise KeyboardInterrupt
+        if not _Process.received:
+            say(MESSAGE)
+        _Process.received = True
+
+    old = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        _Process.received = before

@@ -49,3 +49,45 @@ def test_sweep_jobs_are_named_and_ordered_as_hydra_names_them(usps_root, tmp_pat
     names = [d.name for _, d in jobs]
     assert names[:3] == ["0_baseline_seed0", "1_baseline_seed1", "2_softmax_ce_seed0"] and len(names) == 16
     assert {c["table"] for c, _ in jobs} == {"karpathy_table"}
+
+
+def test_ctrl_c_stops_every_run_saves_them_and_starts_no_more(usps_root, tmp_path, monkeypatch):
+    """The first SIGINT (sent here from the first run's 2nd pass) reaches the runs on the worker
+    threads: each finishes its step, saves a checkpoint and stops; the queued jobs never start;
+    resume=true then finishes all of them with the records an uninterrupted sweep writes."""
+    import os
+    import signal
+    import threading
+
+    from repro.train import interrupt
+    from repro.train.loop import TrainingInterrupted
+
+    import lecun1989.cli as cli
+
+    # 100 passes of the fixture's 60 digits: long enough that both threads' runs are still going at
+    # the signal (run 0's second pass).
+    configs = [small(usps_root, KARPATHY, "trick.more_passes.epochs=100", f"seed={s}") for s in range(5)]
+    jobs = [(c, tmp_path / "sweep" / str(i)) for i, c in enumerate(configs)]
+    sent = threading.Event()
+
+    def run_and_interrupt(config, run_dir):
+        def on_step(step):
+            if run_dir.name == "0" and step == 2 * 60 and not sent.is_set():  # 60 digits a pass: one chunk
+                sent.set()
+                os.kill(os.getpid(), signal.SIGINT)
+        return run(config, run_dir, on_step=[on_step])
+
+    monkeypatch.setattr(cli, "run", run_and_interrupt)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        run_many(jobs, threads=2)
+    assert isinstance(stopped.value, TrainingInterrupted)
+    assert not interrupt.sweep_interrupted()  # the record is put back: later runs in this process train
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    started = sorted(d.name for _, d in jobs if d.exists())
+    assert started == ["0", "1"]  # the two running runs; the queued three never began
+    assert all((tmp_path / "sweep" / n / "checkpoint.pt").exists() for n in started)
+    assert not any((tmp_path / "sweep" / n / "metrics.json").exists() for n in started)
+    monkeypatch.setattr(cli, "run", run)
+    resumed = run_many([({**c, "resume": True}, d) for c, d in jobs], threads=2)
+    straight = run_many([(c, tmp_path / "straight" / str(i)) for i, c in enumerate(configs)], threads=2)
+    assert [comparable(a)["final"] for a in resumed] == [comparable(b)["final"] for b in straight]
