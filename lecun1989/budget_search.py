@@ -25,14 +25,14 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
-from repro.config import ConfigError
-from repro.train.checkpoint import ResumeError
 from repro.train.atomic import write_text_atomic
+
+from .fused.many import reporting_stops
 
 # Beside the era's tables, in search/: results/REPORT.md links it as a search, not as a table of runs.
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "lecun1989" / "search"
@@ -75,8 +75,7 @@ class Candidate:
     make: Callable[[Recipe], Recipe]
 
 
-def _c(name: str, make: Callable[[Recipe], Recipe]) -> Candidate:
-    return Candidate(name, make)
+_c = Candidate  # short, for the STAGES table below
 
 
 KEEP = _c("incumbent", lambda r: r)
@@ -165,6 +164,7 @@ class Result:
     train_s: float = 0.0
     commits: tuple[str, ...] = ()  # the git commits and hardware the records name
     hardware: tuple[str, ...] = ()
+    chosen: bool = False  # the stage's choice: the next stage's incumbent
 
     @property
     def mean(self) -> float:
@@ -213,23 +213,19 @@ def search(runs_dir: Path, seeds: Sequence[int], threads: int, extra: Sequence[s
                 done[recipe] = res
                 log(f"[{stage}] {cand.name}: validation error {res.mean:.2f} ± {res.sd:.2f}% "
                     f"({len(seeds)} seeds, {time.perf_counter() - t0:.0f} s)")
-            prior = done[recipe]
-            tried.append(Result(stage, cand.name, recipe, prior.errors, prior.params, prior.passes, prior.train_s,
-                                prior.commits, prior.hardware))
+            tried.append(replace(done[recipe], stage=stage, candidate=cand.name))  # reused runs, this stage's name
         # Ties go to the candidate listed first: the incumbent (a change must lower the mean validation
         # error), else the stage's earlier candidate.
         best = min(tried, key=lambda r: r.mean)
         log(f"[{stage}] chosen: {best.candidate} ({best.recipe.label()})")
         incumbent = best.recipe
-        table += [r for r in tried]
-        for r in tried:
-            r.chosen = r is best  # type: ignore[attr-defined]
+        table += [replace(r, chosen=r is best) for r in tried]
     return table
 
 
 def frame(results: Sequence[Result], seeds: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "stage": r.stage, "candidate": r.candidate, "chosen": bool(getattr(r, "chosen", False)),
+        "stage": r.stage, "candidate": r.candidate, "chosen": r.chosen,
         "validation_error_mean": r.mean, "validation_error_sd": r.sd, "seeds": len(r.errors),
         "free_parameters": r.params, "passes": r.passes, "train_time_s": r.train_s,
         "tricks": ",".join(r.recipe.tricks), "parameters": " ".join(f"trick.{k}={v}" for k, v in r.recipe.params),
@@ -285,15 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where budget_search.{md,csv} go")
     args = parser.parse_args(argv)
     seeds = args.seeds
-    try:
-        results = search(args.runs_dir, seeds, args.threads, args.override)
-    except (ConfigError, ResumeError) as exc:  # a bad --threads or --override: one line, as lecun1989 gives
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        print(f"{exc}\nstopped: rerun the same command to continue (finished runs are read back, "
-              "interrupted ones resume from their checkpoints)", file=sys.stderr)
-        return 130
+    results, stopped = reporting_stops(
+        lambda: search(args.runs_dir, seeds, args.threads, args.override),
+        "rerun the same command to continue (finished runs are read back, interrupted ones resume from their "
+        "checkpoints)")
+    if stopped is not None:
+        return stopped
     df = frame(results, seeds)
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python -m lecun1989.budget_search " + " ".join(argv if argv is not None else sys.argv[1:])

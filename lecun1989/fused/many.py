@@ -27,16 +27,18 @@ import argparse
 import itertools
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from repro.config import ConfigError
 from repro.train.checkpoint import ResumeError
 from repro.train.interrupt import stop_every_run, sweep_interrupted
 
 from ..recipe import runs_sharing_cores
+
+T = TypeVar("T")
 
 
 def backend_of(config: Mapping[str, Any]) -> str:
@@ -115,6 +117,20 @@ def sweep_jobs(overrides: Sequence[str], sweep_dir: Path) -> list[tuple[dict[str
     return jobs
 
 
+def reporting_stops(call: Callable[[], T], resume_hint: str) -> tuple[T | None, int | None]:
+    """``call()`` for a command's main: (its result, None), or (None, exit code) after one line on
+    stderr: `error: ...` (exit 2) for a config or resume mistake, the interruption and ``resume_hint``
+    (exit 130) for Ctrl-C."""
+    try:
+        return call(), None
+    except (ConfigError, ResumeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None, 2
+    except KeyboardInterrupt as exc:
+        print(f"{exc}\nstopped: {resume_hint}", file=sys.stderr)
+        return None, 130
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="runs stepping at once, one core each (default 2)")
@@ -123,15 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     jobs = sweep_jobs(args.overrides, args.sweep_dir)
     t0 = time.perf_counter()
-    try:
-        results = run_many(jobs, args.threads)
-    except (ConfigError, ResumeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        print(f"{exc}\nstopped: finished runs are kept and interrupted ones saved a checkpoint; rerun the same "
-              "command with resume=true to continue", file=sys.stderr)
-        return 130
+    results, stopped = reporting_stops(lambda: run_many(jobs, args.threads),
+                                       "finished runs are kept and interrupted ones saved a checkpoint; rerun the "
+                                       "same command with resume=true to continue")
+    if stopped is not None:
+        return stopped
     wall = time.perf_counter() - t0
     for (_, d), m in zip(jobs, results):
         shown = ", ".join(f"{split} error {r['error']:.2f}%" for split, r in m["final"].items() if split != "train")
