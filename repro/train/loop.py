@@ -73,6 +73,7 @@ class _State:
     eval_keys: dict[str, list[str]] = field(default_factory=dict)  # split -> the metrics its evaluation gave
     average: dict[str, torch.Tensor] | None = None  # trainer.average=swa: the mean of the averaged passes' weights
     averaged: int = 0  # passes in that mean
+    stopped: bool = False  # trainer.stop_split reached its target: no further pass
 
 
 @dataclass
@@ -149,7 +150,7 @@ def fit(
     r = _prepare(task, cfg, run, config, world, seed, log, state, StepLog(logger, watch.every_steps))
     try:
         with StopFlag() as stop:
-            for epoch in range(state.epoch, cfg.epochs):
+            for epoch in range(state.epoch, state.epoch if state.stopped else cfg.epochs):
                 r.progress.start_pass()
                 r.steplog.start_pass()
                 _train_pass(r, state, epoch, stop, list(on_step))
@@ -163,6 +164,10 @@ def fit(
                     write_history(run, state.history)
                     r.steplog.end_pass(row, state.global_step, epoch)
                     r.progress.end_pass(epoch, f"lr {row['lr']:.3g}, mean training loss {row['train_step_loss']:.4g}")
+                if state.stopped:
+                    r.log(f"{cfg.stop_split} error {row[f'{cfg.stop_split}_error']:.2f}% <= {cfg.stop_error:g}% "
+                          f"after pass {epoch + 1}: trainer.stop_split target reached, no further pass")
+                    break
     except _Diverged as diverged:
         return _record_divergence(r, state, diverged.entry, meta, env)
     finally:
@@ -305,20 +310,28 @@ def _train_pass(r: _Run, state: _State, epoch: int, stop: StopFlag, on_step: lis
         raise _Diverged(epoch, step, state.global_step, "the training loss", state.running_loss)
 
 
-def _evaluate(r: _Run, state: _State, epoch: int, last: bool) -> dict[str, Any]:
+def _target_reached(cfg: TrainerConfig, row: Mapping[str, Any]) -> bool:
+    """trainer.stop_split's error this pass is at or below trainer.stop_error (not evaluated: no)."""
+    key = f"{cfg.stop_split}_error"
+    return bool(cfg.stop_split) and key in row and row[key] <= cfg.stop_error
+
+
+def _evaluate(r: _Run, state: _State, epoch: int, last: bool, only_final: bool = False) -> dict[str, Any]:
     """Every evaluation split (and the final-only ones after the last pass), as history columns.
     A non-finite loss on any split is a divergence: no later split is evaluated."""
     task, t1 = r.task, time.perf_counter()
     with averaging.averaged_weights(task.model, state.average):
-        columns = _evaluate_splits(r, state, epoch, last, t1)
+        columns = _evaluate_splits(r, state, epoch, last, t1, only_final)
     state.eval_time_s += time.perf_counter() - t1
     return columns
 
 
-def _evaluate_splits(r: _Run, state: _State, epoch: int, last: bool, t1: float) -> dict[str, Any]:
+def _evaluate_splits(r: _Run, state: _State, epoch: int, last: bool, t1: float,
+                     only_final: bool = False) -> dict[str, Any]:
     task = r.task
     columns: dict[str, Any] = {}
-    for split, data in {**r.eval_sets, **(task.final_eval_sets if last else {})}.items():
+    splits = {**({} if only_final else r.eval_sets), **(task.final_eval_sets if last else {})}
+    for split, data in splits.items():
         if callable(data):
             res: EvalResult = data(task.model)
         else:
@@ -341,6 +354,9 @@ def _end_of_pass(r: _Run, state: _State, epoch: int) -> dict[str, Any]:
     row: dict[str, Any] = {"pass": epoch + 1, "lr": lr, "train_step_loss": state.running_loss / r.samples_per_epoch}
     if (epoch + 1) % r.cfg.eval_every == 0 or last:
         row.update(_evaluate(r, state, epoch, last))
+    if not last and _target_reached(r.cfg, row):
+        state.stopped = True  # this pass is the run's last: the final-only splits are evaluated now
+        row.update(_evaluate(r, state, epoch, True, only_final=True))
     if task.counters is not None:
         counts = dict(task.counters())
         row.update(zip(counts, all_reduce_sum(list(counts.values()), r.device)))
@@ -374,7 +390,9 @@ def _summary(r: _Run, state: _State, env: Mapping[str, Any]) -> dict[str, Any]:
     """What every record says, complete or diverged: seed, counts, times, environment, config."""
     return {
         "seed": r.seed,
-        "passes": r.cfg.epochs,
+        "passes": state.epoch if state.stopped else r.cfg.epochs,
+        **({"stopped_at_target": {"split": r.cfg.stop_split, "error": r.cfg.stop_error, "pass": state.epoch}}
+           if state.stopped else {}),
         "train_samples": state.samples,
         "train_time_s": state.train_time_s,
         "eval_time_s": state.eval_time_s,

@@ -43,6 +43,12 @@ class TrainerConfig:
     # first `average_start` fraction (Izmailov et al. 2018; averaging.py). Neither paper averages.
     average: Literal["none", "swa"] = "none"
     average_start: float = 0.75
+    # Stop after the first pass whose `stop_split` error (%) is at or below `stop_error`
+    # ("" = never): the AlexNet paper's Figure 1 counts the epochs each net needs to
+    # reach 25% training error, and a net that is there need not train on. The record
+    # says where it stopped; the passes not run are not run (`passes` is what ran).
+    stop_split: str = ""
+    stop_error: float = 0.0
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "eval_every", "eval_batch_size"):
@@ -55,6 +61,8 @@ class TrainerConfig:
             raise ValueError(f"average must be none or swa, not {self.average!r}")
         if not 0.0 <= self.average_start < 1.0:
             raise ValueError("average_start must be in [0, 1): the fraction of passes before averaging starts")
+        if self.stop_split and not 0.0 <= self.stop_error <= 100.0:
+            raise ValueError(f"stop_error must be a percentage in [0, 100], not {self.stop_error}")
         check_device_name(self.device, "device")
 
 
