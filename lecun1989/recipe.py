@@ -80,6 +80,11 @@ class Recipe:
     def loss_fn(self):
         return mse_pm1 if self.loss == "mse" else cross_entropy(self.label_smoothing)
 
+    def free_parameters(self) -> int:
+        """The network's free parameters as this recipe builds it (the `rebalance` trick's budget
+        check asks the recipe, so the shared tricks import no era)."""
+        return build_model(self.model, 0).counts()["free_parameters"]
+
 
 def recipe_from_config(cfg: Mapping[str, Any]) -> tuple[Recipe, tuple[Applied, ...]]:
     """The base recipe of the config's groups, with the selected tricks applied

@@ -99,9 +99,11 @@ class RebalanceParams:
 
 
 def _within_budget(recipe) -> list[str]:
-    from lecun1989.model import build_model
-
-    n = build_model(recipe.model, 0).counts()["free_parameters"]
+    # The era counts its own network (its recipe's `free_parameters()`): the shared tricks import no era.
+    count = getattr(recipe, "free_parameters", None)
+    if count is None:
+        return [f"needs a recipe that counts its free parameters ({type(recipe).__name__} has no free_parameters())"]
+    n = count()
     return [] if n <= BUDGET_1989 else [f"{n:,} free parameters, over the 1989 network's {BUDGET_1989:,}"]
 
 

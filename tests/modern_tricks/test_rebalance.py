@@ -81,3 +81,21 @@ def test_an_impossible_h2_layout_is_a_config_error():
 
 
 # The fused CPU kernel trains the rebalanced nets as eager does: CASES of tests/lecun1989/test_fused_tricks.py.
+
+
+def test_the_budget_check_asks_the_recipe_for_its_count():
+    # modern_tricks imports no era: the recipe counts its own network (lecun1989's Recipe.free_parameters).
+    from modern_tricks.architecture import REBALANCE
+
+    class Counted:
+        def __init__(self, n):
+            self.n = n
+
+        def free_parameters(self):
+            return self.n
+
+    assert recipe_of({}).free_parameters() == 9760
+    assert REBALANCE.check(Counted(9760)) == []
+    assert REBALANCE.check(Counted(9761)) == ["9,761 free parameters, over the 1989 network's 9,760"]
+    assert REBALANCE.check(object()) == [
+        "needs a recipe that counts its free parameters (object has no free_parameters())"]
