@@ -35,9 +35,10 @@ def test_figure1_table_and_plot(tmp_path, capsys):
     (tmp_path / "none_lecun").mkdir()
     assert main(["report", str(tmp_path / "none_lecun"), "--run-tables", str(sweep.parent), "--out", str(out)]) == 0
     md = (out / "alexnet2012" / "figure1.md").read_text()
-    assert "| fig1-relu | 4 | 2 | 15.00 | 20.00 | 2.0 | test cpu |" in md
-    assert "| fig1-tanh | 13 | 12 |" in md
+    assert "| fig1-relu | 0 | 4 | 2 | 15.00 | 20.00 | 2.0 | test cpu |" in md
+    assert "| fig1-tanh | 0 | 13 | 12 |" in md
     assert "**tanh / ReLU epochs to 25%: 6.0** (paper: ~6)" in md
+    assert "Seeds per net: fig1-relu: 1, fig1-tanh: 1. One seed per net: a single draw" in md
     assert (out / "alexnet2012" / "figure1.png").stat().st_size > 5000
     index = (out / "REPORT.md").read_text()
     assert "[figure1.md](alexnet2012/figure1.md)" in index and "figure1](alexnet2012/figure1.png)" in index
@@ -55,7 +56,7 @@ def test_figure1_gives_a_lower_bound_when_tanh_never_reaches_25(tmp_path):
     assert main(["report", str(tmp_path / "lecun"), "--run-tables", str(sweep.parent), "--out", str(out)]) == 0
     md = (out / "alexnet2012" / "figure1.md").read_text()
     assert "**tanh / ReLU epochs to 25%: more than 2.5 (tanh still above 25% after 10 passes)**" in md
-    assert "| fig1-tanh | 10 | — |" in md
+    assert "| fig1-tanh | 0 | 10 | — |" in md
 
 
 def test_cudaconvnet_sweep_gets_a_table_beside_the_published_numbers(tmp_path, alexnet_record):
