@@ -92,6 +92,10 @@ class ModelConfig:
             raise ValueError("dropout must be in [0, 1)")
         if self.init_scale <= 0:
             raise ValueError("init_scale must be > 0")
+        if self.h2_scheme == "three_groups" and (self.h1_maps % 3 or self.h2_maps % 3):
+            # connectivity.py: H2's three groups read two of H1's three groups (checked here, before any folder).
+            raise ValueError(f"h2_scheme=three_groups needs h1_maps and h2_maps divisible by 3, got {self.h1_maps} "
+                             f"and {self.h2_maps} (or model.h2_scheme=full)")
 
 
 def _activation(name: str):

@@ -107,13 +107,14 @@ def with_holdout(eval_sets: Mapping[str, Any], holdout: Any) -> dict[str, Any]:
 
 def refuse_bad_command_line(app: str, args: list[str], foreign_groups: Mapping[str, str] | None = None) -> None:
     """One `error:` line and exit 2 for what Hydra rejects before the app runs
-    (an unknown group option, another app's group, an unwritable run directory:
-    repro/precheck.py)."""
+    (an unknown group option, another app's group, a top-level key the app does not
+    read, appended or not, an unwritable run directory: repro/precheck.py)."""
     from .cli_errors import EXIT_USER_ERROR
-    from .precheck import check_command_line
+    from .precheck import check_command_line, top_level_keys
 
     others = {p.name: p for p in CONF_ROOT.iterdir() if p.is_dir() and p.name not in (app, SHARED_CONF_DIR.name)}
-    message = check_command_line([conf_dir(app), SHARED_CONF_DIR], args, others, foreign_groups)
+    message = check_command_line([conf_dir(app), SHARED_CONF_DIR], args, others, foreign_groups,
+                                 top_level_keys(Path(conf_dir(app)) / f"{app}.yaml"))
     if message is not None:
         print(f"error: {message}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)

@@ -87,25 +87,69 @@ def _chosen_names(override) -> list[str]:
     return names
 
 
+def top_level_keys(primary: PathLike) -> list[str]:
+    """The top-level keys an app's primary config file composes: its own keys
+    (not `defaults`, `hydra`) and the groups its defaults list places at the top
+    (data, model, trick, logger...). The apps read these and nothing else."""
+    import yaml
+
+    with open(primary, encoding="utf-8") as f:
+        text = yaml.safe_load(f) or {}
+    keys = {k for k in text if k not in ("defaults", "hydra")}
+    for entry in text.get("defaults") or []:
+        for name in map(str, entry if isinstance(entry, Mapping) else ()):
+            if name.startswith("override ") or "/" in name or "@" in name or _global_group(Path(primary).parent / name):
+                continue
+            keys.add(name)
+    return sorted(keys)
+
+
+def _global_group(folder: Path) -> bool:
+    """A group whose options are `# @package _global_` (experiment): it adds no key of its own."""
+    return any(p.read_text(encoding="utf-8").lstrip().startswith("# @package _global_") for p in folder.glob("*.yaml"))
+
+
+def _unread_key(key: str, override, top_keys: Sequence[str] | None) -> str | None:
+    """The message for a value override whose top-level key the app does not
+    have (`+foo=1`, `+parallel.mode=none` on lecun1989, `foo=1`): Hydra would
+    record an appended key no code reads, or fail with "not in struct"."""
+    top = key.split(".")[0]
+    if top_keys is None or top in top_keys or override.is_delete():
+        return None
+    how = "appended, but no part of this command reads it" if override.is_add() or override.is_force_add() \
+        else "not a key of this command's config"
+    return f"unknown key {key} ({how}); valid top-level keys: {', '.join(top_keys)}"
+
+
 def unknown_option(conf_dirs: PathLike | Sequence[PathLike], overrides,
                    others: Mapping[str, PathLike] | None = None,
-                   foreign_groups: Mapping[str, str] | None = None) -> str | None:
+                   foreign_groups: Mapping[str, str] | None = None,
+                   top_keys: Sequence[str] | None = None) -> str | None:
     """The message for the first override naming an option its group does not
-    have, or a group only another app has. ``others``: the other apps' config
+    have, a group only another app has, or a top-level key outside ``top_keys``
+    (the app's: `top_level_keys`; None: not checked). ``others``: the other apps' config
     trees by app name; ``foreign_groups``: Python-registered groups of other
     apps (group -> app), absent from this process's ConfigStore."""
     others = others or {}
     foreign_groups = dict(foreign_groups or {})
     for override in overrides:
         group = override.key_or_group
-        if group.split("/")[0] == "hydra" or "." in group:
-            continue  # Hydra's own groups (launchers... from plugins), and plain values
+        if group.split("/")[0].split(".")[0] == "hydra":
+            continue  # Hydra's own groups (launchers... from plugins) and settings
+        if "." in group:
+            unread = _unread_key(group, override, top_keys)
+            if unread is not None:
+                return unread
+            continue  # a plain value: its group's typed config checks it
         options = group_options(conf_dirs, group)
         if options is None:
             owner = foreign_groups.get(group) or next(
                 (app for app, tree in others.items() if _file_options(tree, group) is not None), None)
             if owner is not None:
                 return f"{group} is a config group of {owner}, not of this command (run {owner} {override.input_line})"
+            unread = _unread_key(group, override, top_keys)
+            if unread is not None:
+                return unread
             continue
         for name in _chosen_names(override):
             if name not in options:
@@ -155,13 +199,15 @@ def unwritable_run_dir(flags, overrides) -> str | None:
 
 def check_command_line(conf_dirs: PathLike | Sequence[PathLike], args: list[str],
                        others: Mapping[str, PathLike] | None = None,
-                       foreign_groups: Mapping[str, str] | None = None) -> str | None:
+                       foreign_groups: Mapping[str, str] | None = None,
+                       top_keys: Sequence[str] | None = None) -> str | None:
     """The one-line message for a command-line mistake Hydra would only report
     with a traceback or a long listing, or None to let Hydra go on. ``conf_dirs``:
-    the app's config folders (its tree, the shared one); ``others`` and
-    ``foreign_groups``: see `unknown_option`."""
+    the app's config folders (its tree, the shared one); ``others``,
+    ``foreign_groups`` and ``top_keys``: see `unknown_option`."""
     parsed = _parse_command_line(args)
     if parsed is None:
         return None
     flags, overrides = parsed
-    return unknown_option(conf_dirs, overrides, others, foreign_groups) or unwritable_run_dir(flags, overrides)
+    return (unknown_option(conf_dirs, overrides, others, foreign_groups, top_keys)
+            or unwritable_run_dir(flags, overrides))

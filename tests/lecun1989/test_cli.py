@@ -82,6 +82,9 @@ def test_conflicting_tricks_are_a_clear_error(usps_root, tmp_path):
     assert "error: trick: cosine_lr and one_cycle both change optim." in out.stderr
 
 
+TOP_KEYS = "augment, data, label_smoothing, logger, loss, model, name, optim, resume, seed, table, trainer, trick"
+
+
 # Each fails before any data is read (the data root is empty: reaching it would say "missing data file"),
 # with one `error:` line, exit 2, and no run record.
 @pytest.mark.parametrize("overrides,line", [
@@ -99,6 +102,16 @@ def test_conflicting_tricks_are_a_clear_error(usps_root, tmp_path):
                             "mixed_precision, more_data, more_passes, one_cycle, rebalance, relu, softmax_ce, swa, wider"),
     (["experiment=nope"], "error: unknown experiment 'nope'; valid: ablate_each, fused_vs_eager, karpathy_protocol, "
                           "karpathy_table, usps_budget"),
+    # H2's three groups need map counts divisible by 3: a model check, not a traceback from building the net.
+    (["model.h2_maps=7"], "error: model: h2_scheme=three_groups needs h1_maps and h2_maps divisible by 3, got 12 and 7 "
+                          "(or model.h2_scheme=full)"),
+    (["model.h1_maps=1000000"], "error: model: h2_scheme=three_groups needs h1_maps and h2_maps divisible by 3, "
+                                "got 1000000 and 12 (or model.h2_scheme=full)"),
+    # A key no part of the app reads, appended or not (issue 37).
+    (["+foo=1"], f"error: unknown key foo (appended, but no part of this command reads it); valid top-level keys: {TOP_KEYS}"),
+    (["+parallel.mode=none"], "error: unknown key parallel.mode (appended, but no part of this command reads it); "
+                              f"valid top-level keys: {TOP_KEYS}"),
+    (["foo=1"], f"error: unknown key foo (not a key of this command's config); valid top-level keys: {TOP_KEYS}"),
 ])
 def test_bad_values_are_one_error_line_before_any_data_is_read(tmp_path, overrides, line):
     out = lecun1989(f"data.root={tmp_path / 'empty'}", "data.download=false", *overrides,

@@ -115,3 +115,28 @@ def test_another_apps_option_or_group_is_named_as_that_apps(apps):
         "trick9 is a config group of theirs, not of this command (run theirs trick9=[a])")
     assert check_command_line([apps / "ours"], ["colour=green"], others) == "unknown colour 'green'; valid: red"
     assert check_command_line([apps / "ours"], ["colour=red", "seed=1"], others) is None
+
+
+def test_a_key_the_app_does_not_read_is_refused_appended_or_not(conf):
+    keys = ["colour", "seed", "trainer"]
+    valid = "valid top-level keys: colour, seed, trainer"
+    assert check_command_line(conf, ["+foo=1"], top_keys=keys) == (
+        f"unknown key foo (appended, but no part of this command reads it); {valid}")
+    assert check_command_line(conf, ["-m", "++parallel.mode=none,ddp"], top_keys=keys) == (
+        f"unknown key parallel.mode (appended, but no part of this command reads it); {valid}")
+    assert check_command_line(conf, ["foo=1"], top_keys=keys) == (
+        f"unknown key foo (not a key of this command's config); {valid}")
+    # keys the app has, nested keys under them (their typed config checks those), groups, Hydra's own settings
+    for args in (["seed=3"], ["+trainer.extra=1"], ["colour=red"], ["+precheck_shape=circle"],
+                 ["hydra.run.dir=/tmp/x", "+hydra.job.env_set.A=1"], ["~foo"]):
+        assert check_command_line(conf, args, top_keys=keys) is None, args
+
+
+def test_top_level_keys_are_the_primary_configs_keys_and_its_groups(tmp_path):
+    from repro.precheck import top_level_keys
+
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "x.yaml").write_text("# @package _global_\nseed: 1\n")
+    (tmp_path / "app.yaml").write_text("defaults:\n  - _self_\n  - data: usps\n  - experiment: null\n"
+                                       "  - override hydra/job_logging: repro\nname: a\nseed: 0\nhydra:\n  run: {}\n")
+    assert top_level_keys(tmp_path / "app.yaml") == ["data", "name", "seed"]
