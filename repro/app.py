@@ -31,7 +31,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from .cli_errors import report_user_errors, sweep_interrupts
+from .cli_errors import EXIT_USER_ERROR, JobRefused, RefusedJob, refused_jobs, report_user_errors, sweep_interrupts
 from .train.logger import register_configs as register_logger_configs
 from .train.run import PROVENANCE_DIR, provenance
 
@@ -63,8 +63,11 @@ def hydra_command(config_name: str, run: Run, objective: Callable[[Mapping[str, 
     def _main(cfg: DictConfig) -> float:
         config = OmegaConf.to_container(cfg, resolve=True)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
-        with report_user_errors(run_dir, sys.argv[1:]), provenance(hydra_files(cfg)):
-            metrics = run(config, run_dir)
+        try:
+            with report_user_errors(run_dir, sys.argv[1:]), provenance(hydra_files(cfg)):
+                metrics = run(config, run_dir)
+        except JobRefused as exc:  # a sweep job with a bad value or a taken folder: its line is printed
+            return RefusedJob(str(exc))
         log.info(f"run record: {run_dir}")
         # A diverged run is a result (exit 0, "status": "diverged"), not a crash; sweepers get NaN.
         return float("nan") if metrics.get("status") == "diverged" else float(objective(metrics))
@@ -73,6 +76,10 @@ def hydra_command(config_name: str, run: Run, objective: Callable[[Mapping[str, 
         refuse_bad_command_line(config_name, sys.argv[1:], foreign_groups)
         with sweep_interrupts(sys.argv[1:]):  # a sweep: one resume command for all its jobs
             _main()
+        refused = refused_jobs()
+        if refused:  # each said why in its own line; the others ran and the summary is printed
+            print(f"error: {len(refused)} job(s) of the sweep refused (see their error lines above)", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
 
     return main
 
@@ -109,7 +116,6 @@ def refuse_bad_command_line(app: str, args: list[str], foreign_groups: Mapping[s
     """One `error:` line and exit 2 for what Hydra rejects before the app runs
     (an unknown group option, another app's group, a top-level key the app does not
     read, appended or not, an unwritable run directory: repro/precheck.py)."""
-    from .cli_errors import EXIT_USER_ERROR
     from .precheck import check_command_line, top_level_keys
 
     others = {p.name: p for p in CONF_ROOT.iterdir() if p.is_dir() and p.name not in (app, SHARED_CONF_DIR.name)}

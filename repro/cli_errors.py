@@ -135,6 +135,41 @@ def report_user_errors(run_dir: Path, argv: list[str]):
             raise JobInterrupted(str(exc), run_dir, _sweep_dir()) from None
         except KeyboardInterrupt:
             raise JobInterrupted(_unsaved(run_dir), run_dir, _sweep_dir()) from None
+        except (DataError, ConfigError, ResumeError) as exc:
+            # One line for this job; the sweep goes on and prints its summary (a raised error
+            # would end it: Hydra's sweeper re-raises a failed job's exception, with a traceback).
+            _remove_if_empty(run_dir)
+            print(f"error: sweep job {run_dir.name}: {exc}", file=sys.stderr, flush=True)
+            raise JobRefused(str(exc)) from None
+
+
+class JobRefused(Exception):
+    """A sweep job refused with a user error (its line printed); repro.app returns
+    `RefusedJob` for it instead of failing the sweep."""
+
+
+# The refusals this process made or received back from a job's process: the command
+# exits 2 after the sweep's summary when there are any (repro.app).
+_refused: list[str] = []
+
+
+class RefusedJob(float):
+    """A refused sweep job's return value: NaN to a sweeper (as a diverged run), and
+    noted in the process that makes it and in the launcher's that unpickles it (every
+    launcher hands a job's return value back to the command's process pickled)."""
+
+    def __new__(cls, message: str) -> RefusedJob:
+        value = super().__new__(cls, float("nan"))
+        value.message = message
+        _refused.append(message)
+        return value
+
+    def __reduce__(self):
+        return type(self), (self.message,)
+
+
+def refused_jobs() -> list[str]:
+    return list(_refused)
 
 
 @contextlib.contextmanager
