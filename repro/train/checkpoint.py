@@ -93,6 +93,20 @@ def save_checkpoint(run: RunDir, task, state, config: Mapping[str, Any], world: 
     save_torch_atomic(run.checkpoint, ckpt)
 
 
+def _unreadable(run: RunDir) -> ResumeError:
+    """One line for a checkpoint.pt torch cannot read weights-only. Never torch's own text:
+    it advises weights_only=False, which runs whatever pickled code the file holds."""
+    try:
+        size = run.checkpoint.stat().st_size
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+    else:
+        reason = "empty (0 bytes)" if size == 0 else f"{size:,} bytes that are not a checkpoint this code wrote"
+    return ResumeError(f"cannot resume {run.path}: its checkpoint {run.checkpoint} is unreadable ({reason}); "
+                       "to start over, choose another hydra.run.dir / hydra.sweep.dir, or delete "
+                       f"{run.checkpoint} and rerun with resume=true to train this run from its first pass")
+
+
 def load_checkpoint(run: RunDir, task, config: Mapping[str, Any], world: World) -> dict[str, Any]:
     """Restore the task's model, optimizer, scheduler and this rank's RNG;
     return the saved loop state (a dict)."""
@@ -100,7 +114,9 @@ def load_checkpoint(run: RunDir, task, config: Mapping[str, Any], world: World) 
         # Tensors, numbers, strings and containers only: loading never runs pickled code.
         ckpt = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem for the user
-        raise ResumeError(f"cannot read checkpoint {run.checkpoint}: {exc}") from exc
+        raise _unreadable(run) from exc
+    if not isinstance(ckpt, Mapping):
+        raise _unreadable(run)
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ResumeError(f"{run.checkpoint}: checkpoint format {ckpt.get('format')} is not {CHECKPOINT_FORMAT}")
     diffs = config_differences(ckpt["config"], config)
