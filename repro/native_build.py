@@ -65,11 +65,24 @@ def needs_build(folder: Path, name: str, sources: list[Path]) -> bool:
     return max(p.stat().st_mtime for p in built) < newest_source
 
 
+def _cpp_extension():
+    """torch.utils.cpp_extension, imported without the warning its first import logs on a
+    machine without a GPU ("No CUDA runtime is found, using CUDA_HOME=..."): expected there
+    (CUDA code compiles with nvcc all the same), and cuda_home() picks the toolkit anyway."""
+    quiet = logging.getLogger("torch.utils.cpp_extension")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        import torch.utils.cpp_extension as cpp_extension
+    finally:
+        quiet.setLevel(level)
+    return cpp_extension
+
+
 def load_extension(family: str, name: str, sources: list[Path], what: str = "the fused kernel", **kwargs):
     """Compile (or reuse the cached build of) ``sources`` and import the module.
     ``what`` names it in the build messages."""
-    import torch.utils.cpp_extension as cpp_extension
-
+    cpp_extension = _cpp_extension()
     home = cuda_home()
     if home is not None:
         cpp_extension.CUDA_HOME = home

@@ -65,3 +65,24 @@ def test_a_failed_build_is_one_build_error_naming_the_sources(tmp_path, monkeypa
     src.write_text("int f()\n")
     with pytest.raises(BuildError, match=r"building k from k.cpp failed: error: expected ';'"):
         load_extension("fam", "k", [src], fail=True)
+
+
+def test_loading_an_extension_does_not_print_torchs_no_cuda_runtime_warning(tmp_path):
+    """Without a GPU, importing torch.utils.cpp_extension logs "No CUDA runtime is found, using
+    CUDA_HOME=..." (expected here: CUDA code compiles with nvcc anyway); our builds import it quietly.
+    A fresh process: the warning comes once, at cpp_extension's first import."""
+    import subprocess
+    import sys
+
+    code = ("from repro import native_build\n"
+            "src = native_build.Path(r'%s') / 'k.cpp'\n"
+            "src.write_text('#error stop here')\n"  # a real build that fails at once
+            "try:\n"
+            "    native_build.load_extension('test', 'k', [src])\n"
+            "except native_build.BuildError as exc:\n"
+            "    print('BuildError', str(exc)[:40])\n") % tmp_path
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "REPRO_BUILD_DIR": str(tmp_path / "build"), "CUDA_HOME": "/usr/local"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("BuildError building k from k.cpp failed"), out.stdout
+    assert "No CUDA runtime is found" not in out.stderr, out.stderr
