@@ -24,6 +24,7 @@ from repro.train.task import TrainTask
 from repro.train.optim import OptimConfig, build_optimizer, build_scheduler
 
 from .artifacts import save_artifacts
+from .rejection import save_rejection
 from .tta import tta_record
 from .augment import AugmentConfig, augment_batch
 from .data import DataConfig
@@ -160,7 +161,9 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
         batch_transform=shift,
         stepper=FusedStepper(steps, aug, seed, trainer.fused_chunk_steps, trainer.checkpoint_every_steps) if steps else None,
         finish=lambda path: {**save_artifacts(path, model, *((t.to(device) for t in wrong_on) if wrong_on else ())),
-                             **tta_record(model, _to(tta_splits, device), recipe.loss, aug.fill)},
+                             **tta_record(model, _to(tta_splits, device), recipe.loss, aug.fill),
+                             # The paper's rejection figure (lecun1989/rejection.py): only with the test digits.
+                             **(save_rejection(path, model, *(t.to(device) for t in wrong_on)) if wrong_on else {})},
     )
     return task, model, backend
 

@@ -17,12 +17,13 @@ from pathlib import Path
 import pandas as pd
 
 from repro.report.collect import Skipped
-from repro.report.experiment_table import ExperimentStyle, write_experiment
+from repro.report.experiment_table import ExperimentStyle, tables, write_experiment
 from repro.report.reporter import Reporter
 
 from .baseline import DATA_LABEL, write_baseline
 from .fused_vs_eager import TABLE as FUSED_VS_EAGER, write_fused_vs_eager
 from .usps_budget import TABLE as USPS_BUDGET, write_usps_budget
+from .rejection import write_rejection
 from .published import KARPATHY_2022_ROWS, KARPATHY_2022_SOURCE, LECUN_1989, karpathy_misses_caption
 
 
@@ -60,10 +61,14 @@ STYLE = ExperimentStyle(
 
 def _experiment(table_name: str, runs: pd.DataFrame, skipped: Sequence[Skipped], out_dir: Path) -> list[Path]:
     if table_name == FUSED_VS_EAGER:  # a backend comparison, not a table of tricks: its own table
-        return write_fused_vs_eager(table_name, runs, skipped, out_dir)
-    if table_name == USPS_BUDGET:  # validation and test runs of each row, paired: its own table
-        return write_usps_budget(table_name, runs, skipped, out_dir)
-    return write_experiment(table_name, runs, skipped, out_dir, STYLE)
+        written = write_fused_vs_eager(table_name, runs, skipped, out_dir)
+    elif table_name == USPS_BUDGET:  # validation and test runs of each row, paired: its own table
+        written = write_usps_budget(table_name, runs, skipped, out_dir)
+    else:
+        written = write_experiment(table_name, runs, skipped, out_dir, STYLE)
+    # The paper's rejection figure, for every table whose runs recorded it (rejection.py).
+    order = tables(runs, table_name)[1] if not runs.empty else []
+    return [*written, *write_rejection(runs, order, out_dir, table_name, f"`{table_name}`", DATA_LABEL)]
 
 
 def _tricks() -> list[tuple[str, str, str]]:

@@ -21,6 +21,7 @@ from repro.report.summary import split_names, summarise
 from repro.train.atomic import write_text_atomic
 
 from .published import LECUN1989_REFERENCES
+from .rejection import write_rejection
 
 DATA_LABEL = {"usps": "USPS", "mnist16": "MNIST 16x16"}  # how tables name the record's `data`
 
@@ -58,7 +59,7 @@ def _csv(summary: pd.DataFrame) -> str:
 
 
 def _markdown(ours: pd.DataFrame, summary: pd.DataFrame, skipped: Sequence[Skipped], name: str,
-              figures: Sequence[tuple[str, Path]] = ()) -> str:
+              figures: Sequence[tuple[str, Path]] = (), rejection: Path | None = None) -> str:
     keys = _keys(summary)
     splits = split_names(summary)  # a validation split, beside train and test
     headers = ["source", *keys, "data", "passes", "seeds", "train error %", *(f"{s} error %" for s in splits),
@@ -84,6 +85,9 @@ def _markdown(ours: pd.DataFrame, summary: pd.DataFrame, skipped: Sequence[Skipp
             "misses counted as integers. MSE is the mean over the 10 outputs of (output − target)², targets ±1. "
             "Published rows: the misses and MSE their sources state (the paper's MSE normalisation is not stated).\n",
             table(headers, rows)]
+    if rejection is not None:
+        text.append(f"\nThe paper's rejection figure (error against rejection, the rejection for 1% test error): "
+                    f"[{rejection.name}]({rejection.name}).\n")
     if figures:
         text.append("\n## Figures\n\n")
         for caption, path in figures:
@@ -128,6 +132,8 @@ def write_baseline(
     out_dir.mkdir(parents=True, exist_ok=True)
     md, csv = out_dir / f"{stem}.md", out_dir / f"{stem}.csv"
     figures = _figures(ours, summary, out_dir, stem)
-    write_text_atomic(md, _markdown(ours, summary, skipped, name, figures))
+    rejection = write_rejection(ours, list(summary["row"]) if len(summary) else [], out_dir, stem,
+                                f"LeCun et al. 1989 reproduced: `{name}`", DATA_LABEL)
+    write_text_atomic(md, _markdown(ours, summary, skipped, name, figures, rejection[0] if rejection else None))
     write_text_atomic(csv, _csv(summary))
-    return [md, csv, *(p for _, p in figures)]
+    return [md, csv, *(p for _, p in figures), *rejection]

@@ -117,3 +117,25 @@ USPS_CLASSIC = (
      "source": "Schölkopf, Burges & Vapnik 1995, 'Extracting support data for a given task' (KDD)"},
     {"method": "1-NN, Euclidean", "test_error": 5.5, "source": "ESL 2nd ed., section 13.3.3, Table 13.1"},
 )
+
+
+# The rejection needed for 1% test error (the paper's rejection figure; lecun1989/rejection.py and
+# lecun1989/report/rejection.py). Issue 31 asked for the number from the paper's text, found through
+# the search tool; the text of LeCun et al. 1989 (Neural Computation) was not reachable there, so the
+# paper's own number is "not found". Two other statements were found; each is quoted as its source
+# states it and named for what it is: neither is the paper's text.
+REJECTION_PAPER = None  # the paper's text: not found
+REJECTION_SECONDARY = {
+    "rejection_for_1pct_error": 12.1,
+    "quote": ("Rejection criterion: difference between two most active outputs must exceed threshold. "
+              "For **1% error rate**: **12.1% rejection** of test patterns needed."),
+    "source": ("secondary: bilingual (Korean/English) reading notes on the paper, section 5 Results, in a public "
+               "repository's markdown file reached through the search tool's code index (its repository not "
+               "shown); the same notes give 19.4% for the paper's fully connected comparison net"),
+}
+REJECTION_NIPS_1989 = {
+    "quote": ("The method has 1 % error rate and about a 9% reject rate on zipcode digits provided by the "
+              "U.S. Postal Service."),
+    "source": ("LeCun et al., 'Handwritten Digit Recognition with a Back-Propagation Network', NIPS 2 (1989), "
+               "abstract (papers.nips.cc): the same group's other 1989 paper, a different network and digit set"),
+}
