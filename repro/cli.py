@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from repro.report.collect import Skipped, collect, find_run_dirs
+from repro.report.headline import headline, refresh_readme
 from repro.report.index import write_index
 from repro.report.reporter import Reporter, ReporterError, reporter_for, reporters
 from repro.report.rows import resolve
@@ -86,6 +87,7 @@ def _collection_dir(path: Path, roots: Sequence[Path]) -> Path:
 
 
 RESULTS = Path("results")  # the committed results: results/REPORT.md is only rewritten from all of them
+README = Path("README.md")  # its Results section shows results/REPORT.md's headline (between markers)
 
 
 def default_roots() -> tuple[list[Path], list[Path]]:
@@ -177,7 +179,12 @@ def _write_report(args: argparse.Namespace) -> int:
     if out is not None and (not given or out.resolve() != RESULTS.resolve()):
         tricks = [t for r in reporters().values() for t in r.tricks()]
         kept = _still_there(out, written) if not given else []
-        written.append(write_index(out, written, tricks, kept=kept))
+        # Without folders: the headline, every era's published numbers beside ours (repro/report/headline.py),
+        # and, when that is results/ itself, the README's copy of it.
+        head = "" if given else headline(reporters(), runs, [(s, r.era if r else None) for _, s, r in sweeps], out)
+        written.append(write_index(out, written, tricks, kept=kept, head=head))
+        if head and out.resolve() == RESULTS.resolve() and refresh_readme(README, head):
+            written.append(README)
     elif out is not None:
         print(f"  {out / 'REPORT.md'} left as it is: it is regenerated from everything under {RESULTS}/ "
               "by `repro report` without folders")

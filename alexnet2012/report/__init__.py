@@ -15,6 +15,7 @@ from repro.report.reporter import Reporter
 
 from .cudaconvnet import is_cudaconvnet_sweep, write_cudaconvnet_table
 from .figure1 import write_figure1
+from .headline import headline
 
 
 def sweep_table(sweep: Path, stem: Path) -> list[Path] | None:
@@ -30,4 +31,5 @@ REPORTER = Reporter(
     era="alexnet2012",
     run_tables=("results/alexnet2012/runs",),
     sweep_table=sweep_table,
+    headline=headline,  # REPORT.md's headline rows: cuda-convnet's and the paper's numbers beside ours
 )

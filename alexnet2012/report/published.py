@@ -21,3 +21,10 @@ CUDACONVNET_CIFAR10 = {
                                 "quote": "11% error on CIFAR-10 - layer parameter file"},
 }
 CUDACONVNET_SOURCE = "cuda-convnet (Krizhevsky 2012), example-layers/layers-*.cfg and layer-params-*.cfg"
+
+
+# The AlexNet paper's own numbers (Krizhevsky, Sutskever & Hinton, NIPS 2012), for results/REPORT.md's headline
+# (headline.py). Section 3.1, Figure 1: "A four-layer convolutional neural network with ReLUs (solid line)
+# reaches a 25% training error rate on CIFAR-10 six times faster than an equivalent network with tanh neurons
+# (dashed line)". Table 2, ILSVRC-2012, the row "1 CNN": 40.7% top-1 and 18.2% top-5 error on the validation set.
+ALEXNET_2012 = {"figure1_ratio": 6.0, "ilsvrc2012_top1": 40.7, "ilsvrc2012_top5": 18.2}

@@ -22,6 +22,7 @@ from repro.report.reporter import Reporter
 
 from .baseline import DATA_LABEL, write_baseline
 from .fused_vs_eager import TABLE as FUSED_VS_EAGER, write_fused_vs_eager
+from .headline import headline
 from .usps_budget import TABLE as USPS_BUDGET, write_usps_budget
 from .rejection import write_rejection
 from .published import KARPATHY_2022_ROWS, KARPATHY_2022_SOURCE, LECUN_1989, karpathy_misses_caption
@@ -85,4 +86,5 @@ REPORTER = Reporter(
     experiment=_experiment,
     plain=write_baseline,
     tricks=_tricks,
+    headline=headline,  # REPORT.md's headline rows: the paper's and Karpathy's numbers beside ours
 )

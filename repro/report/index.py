@@ -11,17 +11,20 @@ from .markdown import table
 
 
 def write_index(out_root: Path, written: Sequence[Path], tricks: Sequence[tuple[str, str, str]] = (),
-                kept: Sequence[Path] = ()) -> Path:
+                kept: Sequence[Path] = (), head: str = "") -> Path:
     """``written``: the files this report wrote; ``tricks``: (name, summary,
     origin) rows for the catalogue of modern changes; ``kept``: tables already
     there that this report did not regenerate (their records were not found):
-    still linked, marked so, never silently dropped."""
+    still linked, marked so, never silently dropped; ``head``: the headline section
+    (repro/report/headline.py), first on the page."""
     out_root = Path(out_root)
     lines = [
         "# repro: generated results\n\n",
         "Everything linked here is generated from run records or benchmark scripts (regenerate the tables and "
         "plots with `repro report`); nothing is typed by hand.\n\n",
     ]
+    if head:
+        lines.append(head + "\n")
     by_dir: dict[Path, list[Path]] = {}
     stale = {Path(p) for p in kept} - {Path(p) for p in written}
     for path in sorted(set(written) | stale):

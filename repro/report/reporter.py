@@ -19,6 +19,7 @@ from typing import Protocol
 import pandas as pd
 
 from .collect import Skipped
+from .headline import HeadlineFn
 
 GROUP = "repro.reporters"
 
@@ -55,6 +56,7 @@ class Reporter:
     plain: PlainWriter | None = None  # records without a `table` (plain runs): the era's baseline table
     sweep_table: SweepWriter | None = None  # a run-table sweep: the era's own table for it, or None for the per-run one
     tricks: Callable[[], Sequence[tuple[str, str, str]]] = _no_tricks  # (name, summary, origin) for REPORT.md
+    headline: HeadlineFn | None = None  # its published numbers beside ours, for REPORT.md's headline (headline.py)
 
 
 class ReporterError(LookupError):

@@ -1,0 +1,124 @@
+"""The 2012 era's rows of results/REPORT.md's headline (repro/report/headline.py applies the status rule).
+
+cuda-convnet's CIFAR-10 errors (26%, 18%, 11%: its layer files' first lines) beside our runs of
+each recipe; the AlexNet paper's Figure 1 (the tanh net needs about six times the ReLU net's
+epochs to reach 25% training error) from whatever finished figure1 records exist; its ILSVRC-2012
+top-1 / top-5 errors, which need a data set this machine does not have. Records are read from the
+era's run-table sweep folders, as its tables read them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from repro.report.collect import find_run_dirs
+from repro.report.headline import NO_DATA, NOT_YET, OWED_TO_GPU, EraHeadline, HeadlineInput, HeadlineRow
+from repro.train.record import DivergedRun, RecordError, read_metrics
+
+from .cudaconvnet import TABLE as CUDACONVNET, _published
+from .figure1 import epochs_to
+from .published import ALEXNET_2012, CUDACONVNET_CIFAR10
+
+CIFAR10 = "CIFAR-10 (50,000 train / 10,000 test images)"
+GPU_SCRIPT = "bench/cifar10_gpu_runs.sh"
+# The recipes whose full schedule is meant for a GPU (bench/cifar10_gpu_runs.sh lists them).
+OWED = {"layers-18pct": "18pct", "layers-conv-local-11pct": "11pct"}
+
+
+def _records(sweeps: list[Path]) -> list[tuple[Path, Path, dict]]:
+    """(sweep, run folder, metrics) of every finished, non-diverged record under ``sweeps``."""
+    found = []
+    for sweep in sweeps:
+        for path in find_run_dirs([sweep]):
+            try:
+                found.append((sweep, path, read_metrics(path)))
+            except (DivergedRun, RecordError):
+                continue
+    return found
+
+
+def _hardware(records) -> str:
+    return "; ".join(sorted({str((m.get("environment") or {}).get("hardware", "unknown")) for _, _, m in records}))
+
+
+def cudaconvnet_rows(records) -> list[HeadlineRow]:
+    mine = [r for r in records if r[2].get("table") == CUDACONVNET]
+    rows = []
+    for recipe, pub in CUDACONVNET_CIFAR10.items():
+        runs = [r for r in mine if _published(r[2]["name"])[0] == recipe]
+        full = [r for r in runs if r[2]["name"] == recipe]
+        used = full or runs  # a full-schedule run when there is one, else a shortened one
+        # The recipe's stated error is for its own test: 10 views for the one that tests so (11pct).
+        split = "val10" if recipe.endswith("11pct") else "val"
+        values = tuple(float(m["final"][split]["error"]) for _, _, m in used if split in m["final"])
+        passes = sorted({int(m["passes"]) for _, _, m in used})
+        shortened = "" if full or not used else f"{'/'.join(map(str, passes))} passes, run `{used[0][2]['name']}`"
+        missing = OWED_TO_GPU if recipe in OWED else NOT_YET
+        rows.append(HeadlineRow(
+            f"cuda-convnet `{recipe}`: test error %", f"cuda-convnet {recipe}.cfg, first line",
+            f"{pub['test_error']:.0f}",
+            values, data=CIFAR10, hardware=_hardware(used), link=f"alexnet2012/{used[0][0].name}.md" if used else "",
+            missing=missing, shortened=shortened,
+            note="" if values else (f"`bash {GPU_SCRIPT} {OWED[recipe]}`" if recipe in OWED else "")))
+    return rows
+
+
+def figure1_row(records, sweeps: list[Path]) -> HeadlineRow:
+    """tanh / ReLU epochs to 25% training error, one ratio per seed with both nets finished."""
+    mine = [r for r in records if r[0].name.startswith("figure1")]
+    epochs: dict[tuple[str, int], tuple[int | None, int]] = {}
+    for _, path, m in mine:
+        try:
+            curve = pd.read_csv(path / "history.csv").set_index("pass")["train_error"]
+        except (OSError, KeyError, ValueError):
+            continue
+        net = "relu" if "relu" in m["name"] else "tanh" if "tanh" in m["name"] else None
+        if net:
+            epochs[(net, int(m.get("seed") or 0))] = (epochs_to(curve), int(m["passes"]))
+    ratios, bounds, used = [], [], []
+    for (net, seed), (relu_at, _) in sorted(epochs.items()):
+        if net != "relu" or (("tanh", seed) not in epochs) or not relu_at:
+            continue
+        tanh_at, tanh_passes = epochs[("tanh", seed)]
+        if tanh_at:
+            ratios.append(tanh_at / relu_at)
+        else:  # tanh never got there within its cap: only a lower bound
+            bounds.append(tanh_passes / relu_at)
+        used += [r for r in mine if int(r[2].get("seed") or 0) == seed]
+    link = f"alexnet2012/{mine[0][0].name}.md" if mine else ""
+    common = {"data": CIFAR10, "hardware": _hardware(used), "link": link if used else "", "digits": 1}
+    number = "AlexNet 2012, Figure 1: tanh / ReLU epochs to 25% train error"
+    source = "Krizhevsky et al. 2012, 3.1, Fig. 1"
+    published = f"{ALEXNET_2012['figure1_ratio']:.0f}"
+    if bounds and not ratios:
+        return HeadlineRow(number, source, published, ours_text=f"more than {min(bounds):.1f}",
+                           shortened="tanh still above 25% at its cap", **common)
+    started = any(find_run_dirs([s]) for s in sweeps if s.name.startswith("figure1"))
+    note = "" if ratios else ("runs started, none finished yet: in progress or interrupted" if started else "")
+    return HeadlineRow(number, source, published, tuple(ratios), note=note, **common)
+
+
+def ilsvrc_rows(records) -> list[HeadlineRow]:
+    """The paper's one-CNN ILSVRC-2012 validation errors (ten views), beside any finished ImageNet run's."""
+    imagenet = [r for r in records if r[2].get("data") == "imagenet" and "val10" in r[2]["final"]]
+    common = {"data": "ILSVRC-2012 (not here: registration at image-net.org)" if not imagenet else "ILSVRC-2012",
+              "hardware": _hardware(imagenet), "missing": NO_DATA, "digits": 1,
+              "link": f"alexnet2012/{imagenet[0][0].name}.md" if imagenet else ""}
+    source = "Krizhevsky et al. 2012, Table 2 (1 CNN, val)"
+    return [
+        HeadlineRow("AlexNet 2012: ILSVRC-2012 top-1 error %", source, f"{ALEXNET_2012['ilsvrc2012_top1']:.1f}",
+                    tuple(float(m["final"]["val10"]["error"]) for _, _, m in imagenet), **common),
+        HeadlineRow("AlexNet 2012: ILSVRC-2012 top-5 error %", source, f"{ALEXNET_2012['ilsvrc2012_top5']:.1f}",
+                    tuple(float(m["final"]["val10"]["top5_error"]) for _, _, m in imagenet
+                          if "top5_error" in m["final"]["val10"]), **common),
+    ]
+
+
+def headline(given: HeadlineInput) -> EraHeadline:
+    sweeps = sorted(Path(s) for s in given.sweeps)
+    records = _records(sweeps)
+    rows = cudaconvnet_rows(records) + [figure1_row(records, sweeps)] + ilsvrc_rows(records)
+    return EraHeadline(year=2012, rows=rows)
+
