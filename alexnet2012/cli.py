@@ -26,21 +26,24 @@ from typing import Any
 # THP_MEM_ALLOC_ENABLE=0 in the environment turns it off.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
-import torch  # noqa: E402
+from repro.startup import quiet_start  # noqa: E402
 
-from repro.app import conf_dir, hydra_command, sweep_objective, with_holdout
-from repro.config import parse_seed
-from repro.train.distributed import broadcast_object, init_world, leave_world, local_device
-from repro.train.loop import fit
-from repro.train.run import claim_run
+with quiet_start(__file__, "alexnet2012"):  # Ctrl-C while torch loads: one line, exit 130 (repro/startup.py)
+    import torch  # noqa: E402
 
-from .data import load_image_data
-from .evaluation import make_evaluator
-from .recipe import build_task, check_devices, recipe_from_config
+    from repro.app import conf_dir, hydra_command, sweep_objective, with_holdout
+    from repro.config import parse_seed
+    from repro.train.distributed import broadcast_object, init_world, leave_world, local_device
+    from repro.train.loop import fit
+    from repro.train.run import claim_run
 
-# The trick groups (trick, trick2012) are declared in Python (modern_tricks):
-# Hydra finds them only once registered, which must happen before it composes.
-from modern_tricks import GROUP_BY_ERA, register_configs  # noqa: E402
+    from .data import load_image_data
+    from .evaluation import make_evaluator
+    from .recipe import build_task, check_devices, recipe_from_config
+
+    # The trick groups (trick, trick2012) are declared in Python (modern_tricks):
+    # Hydra finds them only once registered, which must happen before it composes.
+    from modern_tricks import GROUP_BY_ERA, register_configs  # noqa: E402
 
 register_configs("alexnet2012")  # this era's group only: --help lists this app's groups
 

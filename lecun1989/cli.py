@@ -13,20 +13,23 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
+from repro.startup import quiet_start
 
-from repro.app import conf_dir, hydra_command, sweep_objective, with_holdout
-from repro.config import parse_seed
-from repro.train.loop import fit
-from repro.train.run import claim_run
+with quiet_start(__file__, "lecun1989"):  # Ctrl-C while torch loads: one line, exit 130 (repro/startup.py)
+    import torch
 
-from .model import describe_counts
-from .data import load_data
-from .recipe import build_task, check_devices, recipe_from_config
+    from repro.app import conf_dir, hydra_command, sweep_objective, with_holdout
+    from repro.config import parse_seed
+    from repro.train.loop import fit
+    from repro.train.run import claim_run
 
-# The trick groups (trick, trick2012) are declared in Python (modern_tricks):
-# Hydra finds them only once registered, which must happen before it composes.
-from modern_tricks import GROUP_BY_ERA, register_configs  # noqa: E402
+    from .model import describe_counts
+    from .data import load_data
+    from .recipe import build_task, check_devices, recipe_from_config
+
+    # The trick groups (trick, trick2012) are declared in Python (modern_tricks):
+    # Hydra finds them only once registered, which must happen before it composes.
+    from modern_tricks import GROUP_BY_ERA, register_configs  # noqa: E402
 
 register_configs("lecun1989")  # this era's group only: --help lists this app's groups
 

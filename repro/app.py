@@ -32,6 +32,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from .cli_errors import EXIT_USER_ERROR, JobRefused, RefusedJob, refused_jobs, report_user_errors, sweep_interrupts
+from .startup import interrupted_at_start
 from .train.logger import register_configs as register_logger_configs
 from .train.run import PROVENANCE_DIR, provenance
 
@@ -73,9 +74,12 @@ def hydra_command(config_name: str, run: Run, objective: Callable[[Mapping[str, 
         return float("nan") if metrics.get("status") == "diverged" else float(objective(metrics))
 
     def main() -> None:
-        refuse_bad_command_line(config_name, sys.argv[1:], foreign_groups)
-        with sweep_interrupts(sys.argv[1:]):  # a sweep: one resume command for all its jobs
-            _main()
+        try:
+            refuse_bad_command_line(config_name, sys.argv[1:], foreign_groups)
+            with sweep_interrupts(sys.argv[1:]):  # a sweep: one resume command for all its jobs
+                _main()
+        except KeyboardInterrupt:  # while Hydra composes, before the run's own handling (report_user_errors)
+            interrupted_at_start()
         refused = refused_jobs()
         if refused:  # each said why in its own line; the others ran and the summary is printed
             print(f"error: {len(refused)} job(s) of the sweep refused (see their error lines above)", file=sys.stderr)

@@ -1,0 +1,45 @@
+"""Ctrl-C while a command starts: importing torch and composing the config take
+seconds, before a run's own handling (repro/cli_errors.py) is in place. An
+interrupt then is one line and exit 130, not a KeyboardInterrupt traceback.
+Standard library only, so that it is in place before the heavy imports:
+
+    with quiet_start(__file__, "lecun1989"):   # around the command module's imports
+        import torch
+        ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+EXIT_INTERRUPTED = 130
+MESSAGE = "interrupted while starting; nothing was run"
+
+
+def interrupted_at_start() -> None:
+    print(f"\n{MESSAGE}", file=sys.stderr, flush=True)
+    sys.exit(EXIT_INTERRUPTED)
+
+
+def is_program(entry_file: str, app: str) -> bool:
+    """Whether the command module ``entry_file`` is this process's program: its console
+    script (argv[0] named ``app``) or `python -m` of the module (argv[0] its path)."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    return argv0.name == app or (argv0.is_file() and argv0.resolve() == Path(entry_file).resolve())
+
+
+@contextlib.contextmanager
+def quiet_start(entry_file: str, app: str) -> Iterator[None]:
+    """Around a command module's imports. Only where that module is the program:
+    imported elsewhere (a sweep job's process unpickling the task, a test), an
+    interrupt stays the KeyboardInterrupt its importer handles."""
+    if not is_program(entry_file, app):
+        yield
+        return
+    try:
+        yield
+    except KeyboardInterrupt:
+        interrupted_at_start()
