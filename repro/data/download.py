@@ -56,16 +56,36 @@ def verify_file(path: Path, spec: RemoteFile) -> None:
         spec.check(path)
 
 
-def missing_message(root: Path, spec: RemoteFile, reason: str) -> str:
+def missing_message(root: Path, spec: RemoteFile, reason: str, tried_download: bool = False) -> str:
+    """``tried_download``: data.download was on and failed, so the advice is to retry
+    once the URLs can be reached, not to turn it on."""
     urls = "\n".join(f"    {url}" for url in spec.urls)
+    retry = ("retry once the URLs above can be reached (behind a proxy: set $https_proxy)" if tried_download
+             else "run with data.download=true while online")
     return (
         f"missing data file {spec.relpath}: {reason}\n"
         f"  looked for: {root / spec.relpath}\n"
         f"  data root:  {describe_root(root)}\n"
         f"  get it from:\n{urls}\n"
         f"  fix: put the file there, point data.root=... or ${DATA_ROOT_ENV} at a folder that has "
-        f"{spec.relpath}, or run with data.download=true while online."
+        f"{spec.relpath}, or {retry}."
     )
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those it created, outermost first."""
+    made = [p for p in (*reversed(folder.parents), folder) if not os.path.lexists(p)]
+    folder.mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def _remove_made(made: list[Path]) -> None:
+    """A failed download leaves no folder it created (a missing data root stays missing)."""
+    for folder in reversed(made):
+        try:
+            folder.rmdir()  # only ever removes an empty folder
+        except OSError:
+            return
 
 
 def _fetch(url: str, dest: Path) -> None:
@@ -81,9 +101,10 @@ def ensure_file(root: Path, spec: RemoteFile, download: bool) -> Path:
     if not download:
         raise DataError(missing_message(root, spec, "not found and data.download=false"))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Made for the download's temporary file (beside its destination, for os.replace); removed if it fails.
+        made = _make_parents(path.parent)
     except OSError as exc:
-        raise DataError(missing_message(root, spec, f"cannot create {path.parent}: {exc}")) from exc
+        raise DataError(missing_message(root, spec, f"cannot create {path.parent}: {exc}", True)) from exc
     failures = []
     for url in spec.urls:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -98,5 +119,6 @@ def ensure_file(root: Path, spec: RemoteFile, download: bool) -> Path:
             failures.append(f"{url}: {exc}".splitlines()[0])
         finally:
             tmp.unlink(missing_ok=True)
+    _remove_made(made)
     tried = "; ".join(failures)
-    raise DataError(missing_message(root, spec, f"not found, and every download failed ({tried})"))
+    raise DataError(missing_message(root, spec, f"not found, and every download failed ({tried})", True))

@@ -139,7 +139,23 @@ def test_failed_download_leaves_nothing_behind(tmp_path, usps_root, small_canoni
     with pytest.raises(DataError, match="every download failed") as info:
         load_usps(fresh, download=True)
     assert "57 digits, the canonical file has 60" in str(info.value)
-    assert list((fresh / "usps").iterdir()) == []
+    # Nothing is created until a download succeeds (issue 37, item 12): not even the folders.
+    assert not fresh.exists()
+    # data.download was already true: the advice is what applies now, not to turn it on.
+    text = str(info.value)
+    assert "data.download=true" not in text
+    assert ("fix: put the file there, point data.root=... or $REPRO_DATA_ROOT at a folder that has usps/zip.train.gz, "
+            "or retry once the URLs above can be reached (behind a proxy: set $https_proxy)") in text
+
+
+def test_a_failed_download_into_an_existing_root_keeps_the_root_and_removes_only_what_it_made(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(usps_module, "_BASES", ((tmp_path / "nowhere").as_uri(),))
+    root = tmp_path / "root"
+    (root / "mnist").mkdir(parents=True)
+    with pytest.raises(DataError, match="every download failed"):
+        load_usps(root, download=True)
+    assert sorted(p.name for p in root.iterdir()) == ["mnist"]
 
 
 def test_gzip_roundtrip_of_fixture_is_real_gzip(usps_root):
