@@ -90,7 +90,7 @@ def figure1_row(records, sweeps: list[Path]) -> HeadlineRow:
     link = f"alexnet2012/{mine[0][0].name}.md" if mine else ""
     common = {"data": CIFAR10, "hardware": _hardware(used), "link": link if used else "", "digits": 1}
     number = "AlexNet 2012, Figure 1: tanh / ReLU epochs to 25% train error"
-    source = "Krizhevsky et al. 2012, 3.1, Fig. 1"
+    source = "Krizhevsky et al. 2012, section 3.1, Figure 1"
     published = f"{ALEXNET_2012['figure1_ratio']:.0f}"
     if bounds and not ratios:
         return HeadlineRow(number, source, published, ours_text=f"more than {min(bounds):.1f}",

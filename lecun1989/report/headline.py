@@ -23,7 +23,11 @@ from .baseline import DATA_LABEL
 from .published import KARPATHY_2022_ROWS, LECUN_1989
 
 PAPER = "LeCun et al. 1989, section 5.3"
-KARPATHY = "Karpathy 2022, modern.py / blog post"
+# Where each of his numbers is stated (published.py): repro.py's run in his repository's README, the four
+# changes in modern.py's docstring, the two 50,000-digit rows in the blog post.
+KARPATHY = {"baseline": "Karpathy 2022, lecun1989-repro README (repro.py)",
+            **{row: "Karpathy 2022, modern.py docstring" for row in ("softmax_ce", "adamw", "augment", "dropout_relu")},
+            **{row: "Karpathy 2022, blog post ('Cheating with data')" for row in ("more_data", "all_more_data")}}
 README = "../lecun1989/README.md"  # relative to the results root, where REPORT.md lives
 FAITHFULNESS = f"{README}#faithfulness-what-the-paper-says-and-what-we-chose"
 DIFFER = f"{README}#modern-tricks-on-the-1989-recipe"
@@ -148,7 +152,7 @@ def karpathy_rows(runs: pd.DataFrame, table: str, rows: tuple[str, ...], data: s
         if len(ours) and his["passes"] is not None and int(ours["passes"].iloc[0]) < his["passes"]:
             shortened = f"{int(ours['passes'].iloc[0])} passes, his {his['passes']}"
         out.append(HeadlineRow(
-            f"Karpathy 2022 `{row}`: test error % ({where})", KARPATHY, f"{his['test_error']:.2f}",
+            f"Karpathy 2022 `{row}`: test error % ({where})", KARPATHY[row], f"{his['test_error']:.2f}",
             tuple(float(v) for v in ours["test_error"]) if len(ours) else (),
             data=_data(ours, DATA_LABEL[data]), hardware=_hardware(ours), link=_link(ours, table),
             shortened=shortened, cause=NOT_HIS if data == "usps" else ""))
