@@ -10,6 +10,7 @@ else it lacks, by name.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -188,7 +189,36 @@ def fused_steps(
                 s["step"] += len(ys)  # float32, exact below 2^24 steps (the longest row: 600,000)
         return total
 
+    # SGD and AdamW: the state a chunk changes is known, so a diverged chunk can be replayed
+    run.snapshot, run.restore, run.finite = _chunk_state(params, optimizer)  # type: ignore[attr-defined]
     return run
+
+
+def _chunk_state(params: list[torch.Tensor], optimizer: torch.optim.Optimizer):
+    """snapshot(), restore(saved) and finite() of what a chunk of fused steps changes: the
+    weights and AdamW's moments and step count (SGD has none). FusedStepper replays a chunk
+    that diverged from its start, one step at a time, to name the step where it did."""
+
+    def finite() -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in params)
+
+    def snapshot():
+        weights = [p.detach().clone() for p in params]
+        moments = {i: {k: v.clone() if torch.is_tensor(v) else v for k, v in optimizer.state[p].items()}
+                   for i, p in enumerate(params) if p in optimizer.state}
+        return weights, moments
+
+    def restore(saved) -> None:
+        weights, moments = saved
+        with torch.no_grad():
+            for p, w in zip(params, weights):
+                p.copy_(w)
+        for i, p in enumerate(params):
+            optimizer.state.pop(p, None)
+            if i in moments:
+                optimizer.state[p] = {k: v.clone() if torch.is_tensor(v) else v for k, v in moments[i].items()}
+
+    return snapshot, restore, finite
 
 
 @dataclass
@@ -206,6 +236,7 @@ class FusedStepper:
     checkpoint_every_steps: int = 0
     _pass: int = 0
     _step: int = 0
+    first_non_finite: int | None = None  # after a call whose loss is non-finite: the step where it first was
 
     def chunk_end(self, step: int, steps_per_epoch: int, global_step: int) -> int:
         """The chunk size, the next checkpoint boundary or the end of the pass, whichever comes first."""
@@ -222,4 +253,24 @@ class FusedStepper:
         steps = np.arange(self._step, self._step + len(ys), dtype=np.uint64)
         if self.augment is not None and self.augment.active:
             xs = counter_rng.augment(xs, self.augment, self.seed, self._pass, steps)
-        return self.steps(xs, ys, self._pass, self._step)
+        # The kernel returns the chunk's summed loss (finite even where a weight is not: its tanh clamps),
+        # so a chunk that diverged is replayed to find the step where it did (the loop reports that step;
+        # without a replay, the chunk's steps).
+        self.first_non_finite = None
+        locate = hasattr(self.steps, "snapshot")
+        saved = self.steps.snapshot() if locate and len(ys) > 1 else None
+        total = self.steps(xs, ys, self._pass, self._step)
+        if locate and not (math.isfinite(total) and self.steps.finite()):
+            self.first_non_finite = self._replay(saved, xs, ys) if saved is not None else self._step + 1
+        return total
+
+    def _replay(self, saved, xs: torch.Tensor, ys: torch.Tensor) -> int | None:
+        """The pass's (1-based) step whose loss first went non-finite, or after which a weight did: the
+        chunk again from its start, one step per call (the same steps and draws: a fused run does not
+        depend on its chunking)."""
+        self.steps.restore(saved)
+        for i in range(len(ys)):
+            loss = self.steps(xs[i : i + 1], ys[i : i + 1], self._pass, self._step + i)
+            if not (math.isfinite(loss) and self.steps.finite()):
+                return self._step + i + 1
+        return None

@@ -112,10 +112,24 @@ class _Run:
 class _Diverged(Exception):
     """The loss (or a weight) became non-finite during pass ``epoch`` (0-based), by step ``step`` of it."""
 
-    def __init__(self, epoch: int, step: int, global_step: int, what: str, value: float | None = None):
+    def __init__(self, epoch: int, step: int, global_step: int, what: str, value: float | None = None,
+                 first_step: int | None = None):
         cause = f"{what} is {value}" if value is not None else f"{what} is not finite"
         super().__init__(cause)
         self.entry = {"pass": epoch + 1, "step": step, "global_step": global_step, "loss": None, "cause": cause}
+        if first_step is not None and first_step < step:  # somewhere in steps first_step..step (a chunk)
+            self.entry["first_step"] = first_step
+
+
+def _chunk_diverged(stepper, epoch: int, step: int, global_step: int, steps: int, value: float) -> _Diverged:
+    """The divergence of a call that ran ``steps`` steps ending at ``step`` (of the pass): at the
+    step whose loss (or a weight) first went non-finite where the stepper can tell (a fused
+    stepper's `first_non_finite`, the pass's 1-based step), else within the call's steps."""
+    first = getattr(stepper, "first_non_finite", None)
+    what, value = ("the training loss", value) if not math.isfinite(value) else ("a weight", None)
+    if isinstance(first, int) and step - steps < first <= step:
+        return _Diverged(epoch, first, global_step - (step - first), what, value)
+    return _Diverged(epoch, step, global_step, what, value, first_step=step - steps + 1)
 
 
 def _weights_finite(model: nn.Module) -> bool:
@@ -278,6 +292,7 @@ def _train_pass(r: _Run, state: _State, epoch: int, stop: StopFlag, on_step: lis
         end = r.stepper.chunk_end(step, r.steps_per_epoch, state.global_step)
         if r.steplog.active:  # a fused chunk ends where the logger wants a point, so it has one every k steps
             end = min(end, step + r.steplog.every - state.global_step % r.steplog.every)
+        before_step = step
         loss = r.stepper(*fetch(step, end))
         running += loss
         done = min(end * bs, r.samples_per_epoch) - step * bs
@@ -289,10 +304,11 @@ def _train_pass(r: _Run, state: _State, epoch: int, stop: StopFlag, on_step: lis
         step = end
         # One process: a Python float, free to check. Under torchrun ranks see
         # different losses, so they agree on the all-reduced sum at the pass's end.
-        if not r.world.distributed and not math.isfinite(running):
+        # A stepper of several steps per call may also say a weight went non-finite (`first_non_finite`).
+        if not r.world.distributed and (not math.isfinite(running) or getattr(r.stepper, "first_non_finite", None)):
             state.train_time_s += time.perf_counter() - t0
             value = loss if not math.isfinite(loss) else running
-            raise _Diverged(epoch, step, state.global_step, "the training loss", value)
+            raise _chunk_diverged(r.stepper, epoch, step, state.global_step, end - before_step, value)
         for callback in on_step:
             callback(state.global_step)
         every = cfg.checkpoint_every_steps

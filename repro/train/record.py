@@ -54,9 +54,12 @@ class DivergedRun(RecordError):
 
 
 def divergence_reason(diverged: dict[str, Any]) -> str:
-    """'diverged at pass 2, step 17 (training loss is nan)' from a record's "diverged" entry."""
+    """'diverged at pass 2, step 17 (training loss is nan)' (or 'within steps 1–100') from a record's "diverged" entry."""
     cause = diverged.get("cause")
-    where = f" at pass {diverged['pass']}, step {diverged.get('step', '?')}" if "pass" in diverged else ""
+    # first_step: a fused chunk's loss is one sum, so where it cannot be told, the chunk's steps are given.
+    steps = (f"within steps {diverged['first_step']}–{diverged.get('step', '?')}" if "first_step" in diverged
+             else f"step {diverged.get('step', '?')}")
+    where = f" at pass {diverged['pass']}, {steps}" if "pass" in diverged else ""
     return f"diverged{where}" + (f" ({cause})" if cause else "")
 
 

@@ -8,6 +8,7 @@ USPS pass (7,291 steps): max |difference| 1.2e-6 with weights up to 0.6.
 We allow 1e-5 after a pass (and 2e-6 after 200 toy steps).
 """
 
+import math
 import shutil
 
 import pytest
@@ -121,3 +122,51 @@ def test_one_real_usps_pass_matches_eager(shared_data_root, backend):
     eager_pass(reference, d.x_train, d.y_train)
     fused, _ = fused_pass(backend, ModelConfig(), d.x_train, d.y_train, device="cuda" if backend == "cuda_persistent" else "cpu")
     assert max_weight_difference(reference, fused) < 1e-5
+
+
+def _eager_first_non_finite(cfg, xs, ys, lr):
+    """The 1-based step whose loss first goes non-finite, one eager SGD step per example."""
+    from lecun1989.loss import mse_pm1
+
+    model = build_model(cfg, 0)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    for i in range(len(ys)):
+        loss = mse_pm1(model(xs[i : i + 1]), ys[i : i + 1])
+        if not torch.isfinite(loss):
+            return i + 1
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return None
+
+
+@pytest.mark.parametrize("optim", ["sgd", "adamw"])
+def test_a_diverged_chunk_names_the_step_its_loss_first_went_non_finite(optim):
+    """The kernel returns a chunk's summed loss; FusedStepper replays a non-finite chunk step by step
+    so the run reports the step eager reports, not the chunk's end (issue 37, item 11)."""
+    from lecun1989.fused.stepper import FusedStepper
+
+    cfg = ModelConfig(activation="relu")
+    xs, ys = toy_examples(200)
+    lr = 1e30 if optim == "sgd" else 1e12
+    model = build_model(cfg, 0)
+    opt = (torch.optim.SGD(model.parameters(), lr=lr) if optim == "sgd"
+           else torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0))
+    stepper = FusedStepper(fused_steps("fused_cpu", model, opt, "mse", 1))
+    assert stepper.chunk_end(0, len(ys), 0) == len(ys)  # one chunk: the whole pass
+    stepper(xs, ys)  # its summed loss may stay finite (the kernel's tanh clamps) while the weights are not
+    assert not all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    # Where a single-step replay of a fresh model says it diverged (and, for SGD, eager too).
+    fresh = build_model(cfg, 0)
+    fresh_opt = type(opt)(fresh.parameters(), **{k: opt.defaults[k] for k in ("lr", "weight_decay")})
+    one = FusedStepper(fused_steps("fused_cpu", fresh, fresh_opt, "mse", 1))
+    expected = None
+    for i in range(len(ys)):
+        one.chunk_end(i, len(ys), i)  # a chunk of one step: step i of pass 0
+        if not (math.isfinite(one(xs[i : i + 1], ys[i : i + 1]))
+                and all(bool(torch.isfinite(p).all()) for p in fresh.parameters())):
+            expected = i + 1
+            break
+    assert stepper.first_non_finite == expected < len(ys)
+    if optim == "sgd":
+        assert expected == _eager_first_non_finite(cfg, xs, ys, lr)

@@ -168,12 +168,36 @@ class ChunkStepper:
         return float("nan") if self.calls == 2 else 0.5 * len(ys)
 
 
-def test_a_chunked_stepper_diverges_at_the_end_of_its_chunk(tmp_path):
+def test_a_chunked_stepper_that_cannot_tell_the_step_diverges_within_its_chunk(tmp_path):
     task = make_task()
     task.stepper = ChunkStepper()
-    run(tmp_path / "r", task)
+    lines = []
+    run(tmp_path / "r", task, lines)
     div = strict(tmp_path / "r" / "metrics.json")["diverged"]
-    assert (div["pass"], div["step"], div["global_step"]) == (1, 10, 10) and task.stepper.calls == 2
+    assert (div["pass"], div["first_step"], div["step"], div["global_step"]) == (1, 6, 10, 10)
+    assert task.stepper.calls == 2
+    assert any(line.startswith("diverged at pass 1, within steps 6–10 (the training loss is nan)") for line in lines)
+
+
+class LocatingStepper(ChunkStepper):
+    """A fused stepper that finds the step of its chunk whose loss first went non-finite (issue 37, item 11)."""
+
+    first_non_finite = None
+
+    def __call__(self, xs, ys):
+        loss = super().__call__(xs, ys)
+        self.first_non_finite = 7 if self.calls == 2 else None  # the pass's 2nd step of the chunk 6..10
+        return loss
+
+
+def test_a_chunked_stepper_that_tells_the_step_diverges_at_that_step(tmp_path):
+    task = make_task()
+    task.stepper = LocatingStepper()
+    lines = []
+    run(tmp_path / "r", task, lines)
+    div = strict(tmp_path / "r" / "metrics.json")["diverged"]
+    assert (div["pass"], div["step"], div["global_step"]) == (1, 7, 7) and "first_step" not in div
+    assert any(line.startswith("diverged at pass 1, step 7 (the training loss is nan)") for line in lines)
 
 
 def lecun1989(*args):
