@@ -11,7 +11,7 @@
 // mapping, the epilogue and the split-K partial sums. What it cannot: that the
 // hardware's fragments are what the PTX ISA documents, races between threads
 // (each step runs to completion here before the next), async-copy timing; the
-// GPU check (bench/kernels_gpu_checks.sh: the kernel tests on CUDA and
+// GPU check (bench/gpu_session.sh kernels: the kernel tests on CUDA and
 // compute-sanitizer's racecheck/synccheck) covers those.
 #include <torch/extension.h>
 

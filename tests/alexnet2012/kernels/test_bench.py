@@ -1,5 +1,5 @@
 """bench/kernels.py and the self-check run end to end (a CPU smoke run: the speed
-itself is a GPU measurement, made by bench/kernels_gpu_checks.sh)."""
+itself is a GPU measurement, made by bench/gpu_session.sh kernels)."""
 
 from __future__ import annotations
 

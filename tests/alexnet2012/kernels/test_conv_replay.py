@@ -5,7 +5,7 @@ against a policy; csrc/conv_replay.cpp instantiates it with a host policy (every
 ldmatrix and mma.sync emulated per the PTX ISA's fragment layouts) and runs every block of the grid and
 the split-K sum serially. Built here with the C++ compiler, so CI checks the GPU kernel's tile placement,
 gathers, table ring, stage rotation, lane addresses, epilogue and split-K reduction without a GPU.
-What it cannot check (the hardware's fragments, races, timing) is left to bench/kernels_gpu_checks.sh.
+What it cannot check (the hardware's fragments, races, timing) is left to bench/gpu_session.sh kernels.
 """
 
 from __future__ import annotations
