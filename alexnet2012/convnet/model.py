@@ -132,6 +132,28 @@ def pool_out(size: int, window: int, stride: int) -> int:
     return -(-(size - window) // stride) + 1
 
 
+def _ceil_mode_out(size: int, window: int, stride: int) -> int:
+    """torch's output count with ceil_mode=True and no padding: ceil((size - window) / stride) + 1,
+    less one when the last window would start outside the input."""
+    out = pool_out(size, window, stride)
+    return out - 1 if (out - 1) * stride >= size else out
+
+
+def pool_reference(x: torch.Tensor, layer: LayerSpec, avg_divisor: str = "window") -> torch.Tensor:
+    """cuda-convnet's pooling written out on a padded copy (what ``ConvNet._pool`` ran before issue 32;
+    the tests compare the two): average = the in-bounds sum (zeros outside) / z^2, or / the in-bounds
+    count; max = the max with the overhang -inf."""
+    z, st, size = layer.size, layer.stride, x.shape[-1]
+    extra = (pool_out(size, z, st) - 1) * st + z - size
+    if layer.pool == "max":
+        return F.max_pool2d(F.pad(x, (0, extra, 0, extra), value=float("-inf")), z, st)
+    sums = F.avg_pool2d(F.pad(x, (0, extra, 0, extra)), z, st, divisor_override=z * z)
+    if avg_divisor == "window" or not extra:
+        return sums
+    inside = F.avg_pool2d(F.pad(x.new_ones(1, 1, size, size), (0, extra, 0, extra)), z, st, divisor_override=z * z)
+    return sums / inside
+
+
 def shapes(cfg: ConvNetConfig) -> dict[str, tuple[int, ...]]:
     """Each layer's output shape: (C, H, W), or (F,) for fc."""
     c, s = cfg.in_channels, cfg.input_size
@@ -217,16 +239,21 @@ class ConvNet(nn.Module):
 
     def _pool(self, layer: LayerSpec, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
         z, st, size = layer.size, layer.stride, x.shape[-1]
-        extra = (pool_out(size, z, st) - 1) * st + z - size  # how far the last window hangs off the edge
+        out = pool_out(size, z, st)
+        extra = (out - 1) * st + z - size  # how far the last window hangs off the edge
+        # torch's ceil_mode clips the last window to the input, as cuda-convnet does, whenever its
+        # output count is cuda-convnet's (the last window starts inside: z >= s): no padded copy
+        # (a fill and a copy forward, a slice copy backward). Same sums, same maxima and indices.
+        ceil = extra > 0 and _ceil_mode_out(size, z, st) == out
         if layer.pool == "avg":
-            # Sum over the in-bounds part (zeros outside add nothing) / z^2 ...
-            sums = F.avg_pool2d(F.pad(x, (0, extra, 0, extra)), z, st, divisor_override=z * z)
-            if self.cfg.avg_divisor == "window" or not extra:
-                return sums
-            # ... or / the in-bounds count: z^2 * (fraction of the window inside).
-            inside = F.avg_pool2d(F.pad(x.new_ones(1, 1, size, size), (0, extra, 0, extra)), z, st,
-                                  divisor_override=z * z)
-            return sums / inside
+            if ceil or not extra:
+                if self.cfg.avg_divisor == "window":  # the in-bounds sum / z^2
+                    return F.avg_pool2d(x, z, st, ceil_mode=ceil, divisor_override=z * z)
+                # count_include_pad with no padding: the clipped window's size (torch's pool_size).
+                return F.avg_pool2d(x, z, st, ceil_mode=ceil, count_include_pad=True)
+            return pool_reference(x, layer, self.cfg.avg_divisor)
+        if ceil and type(block) is nn.MaxPool2d:
+            return F.max_pool2d(x, z, st, ceil_mode=True)
         # Max over the in-bounds part: the overhang is -inf, never the max.
         return block(F.pad(x, (0, extra, 0, extra), value=float("-inf")) if extra else x)
 

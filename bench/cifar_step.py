@@ -1,0 +1,247 @@
+"""Training images/s of cuda-convnet's CIFAR-10 nets on the CPU, before and after issue 32, into results/bench/.
+
+    python bench/cifar_step.py                        # 1 torch thread, 5 rounds, before = the --baseline commit
+    python bench/cifar_step.py --rounds 7 --steps 8   # more rounds / timed steps per round
+    python bench/cifar_step.py --threads 2            # every row on 2 threads
+    python bench/cifar_step.py --compile              # also rows through torch.compile (first step = compile time)
+    python bench/cifar_step.py --only fig1_relu       # the rows whose name contains this text
+
+Each row is one worker process (this script with --worker) that runs the real training path
+(Hydra config -> recipe -> build_task -> repro.train.fit) on synthetic uint8 32x32 images held in
+memory: the recipe's input pipeline (whole images minus the mean image), forward, softmax
+cross-entropy, backward and the per-layer SGD update, batch 128, fp32. A "before" row imports
+the code of the ``--baseline`` commit (a ``git archive`` of it in a temporary folder), an "after"
+row this working tree. All workers start, take their warm-up steps (not timed; a compiled row's
+first step is its compile time), then wait: the driver lets one at a time run its timed steps, in
+turn, round after round, in alternating order. A shared, busy CPU drifts, so each row's ratio is
+the median over rounds of its images/s over the same net's before-row in the same round; images/s
+and s per step are medians. Absolute numbers hold only for the hardware named in the output, and
+the load average recorded beside them says how busy it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from datetime import datetime, timezone
+from io import BytesIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = "9eede98"  # the last commit before issue 32's speed work (the Figure 1 sweep started on it)
+EXPERIMENT = {"cc_fig1_relu": "figure1", "cc_fig1_tanh": "figure1", "cc_layers_18pct": "cc_layers_18pct"}
+# The variants: (label, tree, extra overrides). "before" is the baseline of each net's ratios.
+ROWS = [("before", "baseline", []), ("after", "current", [])]
+MARK = "@cifar_step "  # a worker's report lines start with this
+COMPILED = ("after, torch.compile", "current", ["trainer.compile=true"])
+
+
+# ----------------------------------------------------------------------------- worker (one row)
+
+
+def worker(args) -> int:
+    """Build one net from ``args.root``'s code and train it; pause at each round boundary until the
+    driver writes a line on stdin; report each round's seconds as a JSON line on stdout."""
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # as the alexnet2012 command does
+    sys.path.insert(0, str(args.root))
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    import alexnet2012
+    import repro.app  # noqa: F401  (the resolver the configs use)
+    from alexnet2012.data import ImageData
+    from alexnet2012.datasets import ArrayDataset
+    from alexnet2012.recipe import build_task, recipe_from_config
+    from alexnet2012.stats import compute_stats
+    from repro.train.loop import fit
+    from repro.train.record import RunDir
+
+    if Path(alexnet2012.__file__).resolve().parents[1] != Path(args.root).resolve():
+        raise SystemExit(f"error: imported {alexnet2012.__file__}, not the code under {args.root}")
+    overrides = [f"experiment={EXPERIMENT[args.model]}", f"model={args.model}", "trainer.device=cpu",
+                 f"trainer.threads={args.threads}", "trainer.batch_size=128", "trainer.epochs=1",
+                 "trainer.progress=false", "trainer.checkpoint_every_steps=0", "data.workers=0", "seed=0",
+                 *args.overrides]
+    with initialize_config_dir(config_dir=str(Path(args.root) / "conf" / "alexnet2012"), version_base="1.3"):
+        cfg = OmegaConf.to_container(compose(config_name="alexnet2012", overrides=overrides), resolve=True)
+    recipe = recipe_from_config(cfg)
+    steps = args.warmup + args.rounds * args.steps
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (128 * steps, 32, 32, 3), dtype=np.uint8)
+    train = ArrayDataset(images, np.arange(len(images)) % 10, [str(k) for k in range(10)])
+    stats = compute_stats([torch.from_numpy(images[:256]).permute(0, 3, 1, 2).contiguous()])
+    data = ImageData("synthetic", train, train, torch.arange(len(images)), torch.arange(8), stats, 10,
+                     train.class_names)
+    built = build_task(recipe, data, 0)
+    built.task.eval_sets, built.task.final_eval_sets, built.task.finish = {}, {}, None
+    clock = {"start": time.perf_counter()}
+
+    def on_step(step: int) -> None:
+        now = time.perf_counter()
+        if step == args.warmup:
+            print(MARK + json.dumps({"warmup_s": now - clock["start"]}), flush=True)
+        elif step > args.warmup and (step - args.warmup) % args.steps == 0:
+            print(MARK + json.dumps({"seconds": now - clock["start"]}), flush=True)
+        else:
+            return
+        if step < steps:
+            sys.stdin.readline()  # wait for our turn
+            clock["start"] = time.perf_counter()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fit(built.task, recipe.trainer, RunDir(Path(tmp)), seed=0, config=cfg, log=lambda s: None,
+            on_step=[on_step])
+    return 0
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def baseline_tree(commit: str, into: Path) -> Path:
+    """The files of ``commit`` (git archive) under ``into``."""
+    tar = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(tar)) as archive:
+        archive.extractall(into, filter="data")
+    return into
+
+
+def start(label: str, model: str, root: Path, overrides: list[str], args) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--root", str(root), "--model", model,
+           "--threads", str(args.threads), "--steps", str(args.steps), "--rounds", str(args.rounds),
+           "--warmup", str(args.warmup), *[f"--override={o}" for o in overrides]]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return {"variant": f"{model}, {label}", "model": model, "label": label, "overrides": " ".join(overrides),
+            "proc": proc, "seconds": []}
+
+
+def read(row: dict) -> dict:
+    """The worker's next report (other output passes through)."""
+    while True:
+        line = row["proc"].stdout.readline()
+        if not line:
+            raise SystemExit(f"error: the worker for {row['variant']} ended early (exit {row['proc'].wait()})")
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
+        print(line, end="")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per row per round")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps before the first round")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads in every row")
+    parser.add_argument("--baseline", default=BASELINE, help="the commit whose code the before-rows run")
+    parser.add_argument("--compile", action="store_true", help="add the torch.compile rows")
+    parser.add_argument("--only", default=None, help="only the nets whose name contains this text")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
+    parser.add_argument("--name", default="cifar_step", help="output file stem")
+    # worker mode (internal)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--override", dest="overrides", action="append", default=[], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if min(args.rounds, args.steps, args.warmup, args.threads) < 1:
+        parser.error("--rounds, --steps, --warmup and --threads must be >= 1")
+    if args.worker:
+        return worker(args)
+
+    import numpy as np
+    import pandas as pd
+
+    sys.path.insert(0, str(ROOT))
+    from repro.report.markdown import table
+    from repro.train.atomic import write_text_atomic
+    from repro.train.environment import cpu_name, git_state
+
+    nets = [m for m in EXPERIMENT if not args.only or args.only in m]
+    if not nets:
+        parser.error(f"--only {args.only!r} matches none of {list(EXPERIMENT)}")
+    variants = ROWS + ([COMPILED] if args.compile else [])
+    load_start, t_start = os.getloadavg(), time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"baseline": baseline_tree(args.baseline, Path(tmp)), "current": ROOT}
+        rows = [start(label, m, trees[tree], overrides, args) for m in nets for label, tree, overrides in variants]
+        try:
+            for row in rows:  # all warm up, one after another
+                row["warmup_s"] = read(row)["warmup_s"]
+                print(f"{row['variant']}: warm ({row['warmup_s']:.1f} s for {args.warmup} steps)", flush=True)
+            loads = []
+            for r in range(args.rounds):
+                for row in rows if r % 2 == 0 else rows[::-1]:
+                    row["proc"].stdin.write("go\n")
+                    row["proc"].stdin.flush()
+                    row["seconds"].append(read(row)["seconds"])
+                loads.append(os.getloadavg()[0])
+                print(f"round {r + 1}/{args.rounds}: " + ", ".join(
+                    f"{row['variant']} {128 * args.steps / row['seconds'][-1]:.1f}" for row in rows), flush=True)
+            for row in rows:  # each has run its last round and ends the pass
+                row["proc"].wait(timeout=300)
+        finally:
+            for row in rows:  # only after an error or Ctrl-C: the workers would go on training
+                if row["proc"].poll() is None:
+                    row["proc"].kill()
+                    row["proc"].wait()
+    load_end, wall = os.getloadavg(), time.perf_counter() - t_start
+
+    out = []
+    for row in rows:
+        before = next(b for b in rows if b["model"] == row["model"] and b["label"] == "before")
+        ips = [128 * args.steps / s for s in row["seconds"]]
+        ratios = [b / s for s, b in zip(row["seconds"], before["seconds"])]  # same round, same step count
+        out.append({"variant": row["variant"], "model": row["model"], "code": row["label"],
+                    "overrides": row["overrides"], "batch": 128, "threads": args.threads,
+                    "steps_timed": args.steps, "rounds": args.rounds,
+                    "images_per_s": round(float(np.median(ips)), 2),
+                    "s_per_step": round(float(np.median(row["seconds"])) / args.steps, 4),
+                    "ratio_to_before": round(float(np.median(ratios)), 3),
+                    "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),
+                    "warmup_s": round(row["warmup_s"], 2)})
+    hardware = f"{cpu_name()}, {os.cpu_count()} cores, {args.threads} torch thread(s) per row; no GPU used"
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    state = git_state()
+    commit = f"{state['commit']}{' (uncommitted changes)' if state.get('dirty') else ''}"
+    import torch
+
+    frame = pd.DataFrame(out).assign(hardware=hardware, torch=torch.__version__, baseline=args.baseline,
+                                     git_commit=commit, load_start=round(load_start[0], 2),
+                                     load_end=round(load_end[0], 2), measured_at=stamp)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out / f"{args.name}.csv", frame.to_csv(index=False, lineterminator="\n"))
+    md_rows = [[r["variant"], r["threads"], f"{r['steps_timed']} x {r['rounds']}", f"{r['images_per_s']:,.1f}",
+                f"{r['s_per_step']:.3f}", f"{r['ratio_to_before']:.2f}x ({r['ratio_min']:.2f}-{r['ratio_max']:.2f})",
+                f"{r['warmup_s']:.1f}"] for r in out]
+    cmd = " ".join(["python bench/cifar_step.py", *(argv if argv is not None else sys.argv[1:])])
+    md = (f"# cuda-convnet CIFAR-10 nets, CPU training step, before and after issue 32\n\n"
+          f"Measured by `{cmd}` on **{hardware}**, torch {torch.__version__}, commit `{commit}`, {stamp}. "
+          f"\"before\" runs the code of commit `{args.baseline}`, \"after\" this tree. Synthetic uint8 32x32 images "
+          "in memory through the real training path (whole images minus the mean image, forward, loss, backward, "
+          "per-layer SGD), batch 128, fp32. Every row is its own process; after the warm-up they take turns, one "
+          "row's timed steps at a time, in alternating order each round. Ratios: the median over rounds of the "
+          "row's images/s over its net's before-row in the same round (min-max in brackets); images/s and s per "
+          "step are medians. The warm-up column is the first steps' wall time (a compiled row's compile time).\n\n"
+          f"**Contention:** the 2 cores were shared with other work throughout (a background training run and "
+          f"other jobs): 1-minute load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end, "
+          f"{min(loads):.2f}-{max(loads):.2f} after the rounds; the bench took {wall / 60:.1f} min. Absolute "
+          "images/s are depressed and noisy; the same-round ratios are the result.\n\n"
+          + table(["variant", "threads", "steps timed x rounds", "train images/s", "s per step",
+                   "ratio to before", "warm-up s"], md_rows))
+    write_text_atomic(args.out / f"{args.name}.md", md)
+    print(f"wrote {args.out / args.name}.csv and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
