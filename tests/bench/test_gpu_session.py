@@ -88,6 +88,22 @@ def test_a_step_past_its_timeout_is_stopped_and_the_budget_is_kept(tmp_path, mon
     assert out == ["t.tar.gz", "t_summary.md"] and len(out) <= gs.OUT_FILES
 
 
+def test_a_session_clears_the_build_lock_a_stopped_build_left(tmp_path, monkeypatch):
+    # torch's extension build waits for ever on a `lock` file that a build killed at its timeout leaves behind.
+    folder = tmp_path / "build" / "lecun1989_fused" / "net1989_cuda"
+    folder.mkdir(parents=True)
+    (folder / "build.ninja").write_text("")
+    (folder / "lock").touch()
+    monkeypatch.delenv("REPRO_BUILD_DIR", raising=False)
+    monkeypatch.setattr(gs, "ROOT", tmp_path)
+    monkeypatch.setattr(gs, "WORK", tmp_path / "work")
+    part = parts.Part("t", "test", (parts.Step("env", 5, cpu=("true",)),))
+    assert gs.run_part(part, rehearse=True, budget=10, out=tmp_path / "out") == 0
+    assert (folder / "lock").exists()  # a rehearsal may share the build folder with other builds: left alone
+    assert gs.run_part(part, rehearse=False, budget=10, out=tmp_path / "out") == 0
+    assert not (folder / "lock").exists() and (folder / "build.ninja").exists()
+
+
 def test_pack_then_unpack_puts_records_and_bench_files_under_results(tmp_path, monkeypatch):
     device, here = tmp_path / "device", tmp_path / "here"
     run = device / "results/alexnet2012/runs/sweep_gpu/0_a_seed0"
