@@ -26,6 +26,7 @@ from repro.train.optim import OptimConfig, build_optimizer, build_scheduler, pla
 
 from .augment import AugmentConfig, train_batch
 from .convnet.model import ConvNetConfig, build_convnet, param_groups
+from .cpu_memory import keep_freed_cpu_memory
 from .data import ImageData, ImageDataConfig
 from .evaluation import make_evaluator
 from .loader import SkipLog, batches
@@ -174,6 +175,8 @@ def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
     if recipe.model.num_classes != data.num_classes:
         raise ConfigError(f"model.num_classes={recipe.model.num_classes} but {data.name} has {data.num_classes} classes")
     device = recipe.trainer.device
+    if torch.device(device).type == "cpu":
+        keep_freed_cpu_memory()  # each step's freed tensors reused, not page-faulted in again (cpu_memory.py)
     if isinstance(recipe.model, ConvNetConfig):
         model = build_convnet(recipe.model, seed)
     else:
