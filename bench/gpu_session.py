@@ -401,6 +401,56 @@ def missing_on_device() -> list[str]:
     return [d for d in project_deps() if dep_name(d) not in have]
 
 
+SOURCE_DIRS = ("repro", "lecun1989", "alexnet2012", "modern_tricks", "hydra_plugins", "bench", "tests")
+
+
+def missing_apis(sources: dict[str, str], module) -> dict[str, list[str]]:
+    """Dotted names `torch.<attr>.<attr>...` in ``sources`` (path -> text) that ``module`` (torch) lacks: attributes and
+    submodules, resolved as Python would. torch.ops.* (registered by our libraries at run time) is skipped;
+    a submodule whose import needs another package (torch.utils.tensorboard) counts as missing only when that
+    package is what is absent from torch itself."""
+    import importlib
+
+    names: dict[str, list[str]] = {}
+    for path, text in sources.items():
+        for m in re.finditer(r"\btorch(?:\.[A-Za-z_][A-Za-z0-9_]*)+", text):
+            if not m.group().startswith("torch.ops."):
+                names.setdefault(m.group(), []).append(path)
+    missing = {}
+    for name, paths in sorted(names.items()):
+        parts, obj = name.split("."), module
+        for i, attr in enumerate(parts[1:], 1):
+            if hasattr(obj, attr):
+                obj = getattr(obj, attr)
+                continue
+            try:
+                obj = importlib.import_module(".".join([module.__name__, *parts[1:i + 1]]))
+            except ModuleNotFoundError as exc:
+                if exc.name and not exc.name.startswith(module.__name__):
+                    break  # an optional package of its own (tensorboard): not torch's API
+                missing[name] = sorted(set(paths))
+                break
+            except ImportError:
+                missing[name] = sorted(set(paths))
+                break
+    return missing
+
+
+def api_check() -> int:
+    """Every torch.* name our code writes exists in this torch (the device's 2.11.0 in the rehearsal)."""
+    import torch
+
+    sources = {str(p.relative_to(ROOT)): p.read_text(errors="replace")
+               for d in SOURCE_DIRS for p in (ROOT / d).rglob("*.py")}
+    missing = missing_apis(sources, torch)
+    for name, paths in missing.items():
+        print(f"error: {name} is not in torch {torch.__version__} (used in {', '.join(paths[:3])}): "
+              "avoid it or guard it (hasattr) for the device's torch")
+    print(f"torch API check: {len(missing)} of the torch.* names in {len(sources)} files missing from torch "
+          f"{torch.__version__}")
+    return 1 if missing else 0
+
+
 def print_env() -> int:
     """What this python has of what a session needs (the device's python3 in a session)."""
     import importlib.util
@@ -491,6 +541,7 @@ def rehearsal_report(command: str) -> int:
 
 USAGE = f"""usage: gpu_session.py PART [--rehearse [--deep]] [--budget S] [--out DIR]   PART: {', '.join(PARTS)}
        gpu_session.py unpack FOLDER | data NAME... | data-check NAME... | env | rehearsal-report [COMMAND]
+       gpu_session.py api-check                      (every torch.* name our code uses exists in this torch)
        gpu_session.py missing-deps | device-has      (pyproject.toml's dependencies the device lacks; its packages)"""
 
 
@@ -501,10 +552,15 @@ def main(argv: list[str]) -> int:
     what, rest = argv[0], argv[1:]
     if what == "unpack" and len(rest) == 1:
         return unpack(Path(rest[0]))
-    if what in ("data", "data-check") and rest and all(n in DATA_DIRS for n in rest):
+    if what in ("data", "data-check"):
+        if not rest or not all(n in DATA_DIRS for n in rest):
+            print(f"error: {what} takes data set names from {', '.join(DATA_DIRS)}, got {rest}", file=sys.stderr)
+            return 2
         return (stage_data if what == "data" else data_check)(rest)
     if what == "env" and not rest:
         return print_env()
+    if what == "api-check" and not rest:
+        return api_check()
     if what in ("missing-deps", "device-has") and not rest:
         print("\n".join(missing_on_device() if what == "missing-deps" else sorted(device_has())))
         return 0

@@ -166,3 +166,24 @@ def test_the_wheels_carry_exactly_the_dependencies_the_device_lacks():
     assert missing == {"hydra-core", "hydra-joblib-launcher"}
     assert {gs.dep_name(d) for d in gs.project_deps()} - missing <= gs.device_has()
     assert {"torch", "pandas", "matplotlib", "pytest", "numpy"} <= gs.device_has()
+
+
+def test_api_check_names_torch_attributes_and_submodules_the_device_torch_lacks():
+    import torch
+
+    t = "torch"  # (spelled apart so that this file's own text holds no such name)
+    sources = {"a.py": f"x = {t}.nn.functional.relu(y)\n{t}.utils.data.DataLoader\n{t}.ops.repro_alexnet.lrn_forward",
+               "b.py": f"{t}.nn.functional.definitely_not_in_torch(y)\nimport {t}.not_a_submodule_either"}
+    assert gs.missing_apis(sources, torch) == {f"{t}.nn.functional.definitely_not_in_torch": ["b.py"],
+                                               f"{t}.not_a_submodule_either": ["b.py"]}
+    # The project's own code is checked by every part's rehearsal (env step), here and against torch 2.11.0.
+
+
+@pytest.mark.parametrize("argv", [["nope"], ["kernels", "--deep"], ["kernels", "--budget", "600"],
+                                  ["kernels", "--budget"], ["kernels", "--gpu"], ["data", "imagenet"]])
+def test_a_bad_command_line_is_one_error_line_and_exit_2_before_any_folder(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gs, "WORK", tmp_path / "work")
+    monkeypatch.setattr(gs, "ROOT", tmp_path)
+    assert gs.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and not (tmp_path / "work").exists() and not (tmp_path / "results").exists()
