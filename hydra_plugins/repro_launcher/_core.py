@@ -112,15 +112,19 @@ def job_run_dir(cfg: DictConfig) -> Path:
 
 
 class _Interrupted:
-    """SIGINT in the launcher's process: start no further job (the running
-    ones got the same Ctrl-C, their process group's, and stop themselves)."""
+    """SIGINT in the launcher's process (a terminal's Ctrl-C, or `kill -INT` of the
+    command): start no further job, and pass each SIGINT on to the running jobs
+    (each in a process group of its own, so this is the one copy they get), which
+    stop at their next step and checkpoint."""
 
     def __init__(self) -> None:
         self.set = False
+        self.count = 0  # SIGINTs received; each is forwarded once (a second one: stop without saving)
         self._old: Any = None
 
     def _handler(self, signum, frame) -> None:  # noqa: ARG002
         self.set = True
+        self.count += 1
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[_Interrupted]:
@@ -137,12 +141,18 @@ class _Interrupted:
 def _run_all(jobs: list[_Job], at_once: int, shared: tuple, workdir: Path, sweep_dir: Path,
              interrupted: _Interrupted) -> None:
     pending, running = deque(jobs), []
+    forwarded = 0
     try:
         while pending or running:
             while pending and len(running) < at_once and not interrupted.set:
                 job = pending.popleft()
                 _start(job, shared, workdir)
                 running.append(job)
+            while forwarded < interrupted.count:
+                forwarded += 1
+                for job in running:
+                    with contextlib.suppress(OSError):
+                        job.proc.send_signal(signal.SIGINT)
             if interrupted.set and pending:
                 log.warning(f"interrupted: starting none of the {len(pending)} jobs left; "
                             f"waiting for the {len(running)} running to stop")
@@ -175,9 +185,12 @@ def _start(job: _Job, shared: tuple, workdir: Path) -> None:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PLUGIN_ROOT, env.get("PYTHONPATH")) if p)
     # SIGINT blocked across the start: the worker unblocks it once it can handle it, so a
     # Ctrl-C during its start-up waits for it instead of being lost or killing it mid-import.
+    # A process group of its own: a terminal's Ctrl-C reaches the launcher only, which forwards
+    # it (_Interrupted), as it does a SIGINT sent to the command's process alone.
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        job.proc = subprocess.Popen([sys.executable, "-m", WORKER, str(payload), str(result)], env=env)
+        job.proc = subprocess.Popen([sys.executable, "-m", WORKER, str(payload), str(result)], env=env,
+                                    process_group=0)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 

@@ -13,9 +13,11 @@ and the job's records are the same) and hands its JobReturn back through a file:
 
 - a job whose process dies is reported failed (`JobDied`, naming the signal or
   exit code and the job's folder); the other jobs carry on to the end;
-- Ctrl-C reaches every job (one process group) and each handles it itself; the
-  launcher starts no further job (`JobStopped`) and waits for the running
-  ones, so every job's own clean stop (a checkpoint) completes.
+- Ctrl-C (a terminal's, or SIGINT sent to the command's process alone) reaches
+  the launcher, which passes it on to every running job (each job has a process
+  group of its own, so it gets exactly that copy) and starts no further job
+  (`JobStopped`); each job stops at its next step and checkpoints, and the
+  launcher waits for those clean stops to complete.
 
 The parent blocks SIGINT while it starts a job and the job unblocks it once it
 can handle it, so a Ctrl-C during a job's start-up is delivered, not lost.

@@ -98,6 +98,21 @@ def test_ctrl_c_on_a_sweep_checkpoints_every_job_and_prints_one_resume_command(u
         assert '"status": "complete"' in (sweep / job / "metrics.json").read_text()
 
 
+def test_sigint_to_the_sweeps_own_process_stops_every_job_at_its_next_step(usps_root, tmp_path):
+    """`kill -INT <the command>` (not its process group): the launcher forwards the stop to the jobs,
+    which checkpoint at their next step, as a terminal's Ctrl-C does (issue 37, item 9)."""
+    sweep = tmp_path / "sweep"
+    proc = start_sweep(usps_root, sweep)
+    wait_until_both_trained_a_pass(proc, sweep)
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.count(MESSAGE) == 2, err
+    for job in JOBS:  # stopped mid-run (40 passes), not run to the end
+        assert (sweep / job / "checkpoint.pt").is_file() and not (sweep / job / "metrics.json").exists()
+    assert f"interrupted: every job of the sweep stopped in {sweep} (2 with a checkpoint, 0 finished)" in err
+
+
 def test_a_killed_job_costs_only_its_own_job(usps_root, tmp_path):
     # local_parallel: each job its own process; SIGKILL one and the other trains on to the end.
     sweep = tmp_path / "sweep"
