@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from repro.report.collect import Skipped, collect, find_run_dirs
+from repro.report.collect import Skipped, collect, find_run_dirs, record_era
 from repro.report.headline import headline, refresh_readme
 from repro.report.index import write_index
 from repro.report.reporter import Reporter, ReporterError, reporter_for, reporters
 from repro.report.rows import resolve
 from repro.report.run_table import write_run_table
-from repro.train.record import RecordError, read_record
+from repro.train.record import RecordError, read_metrics, read_record
 
 
 def default_runs() -> list[Path]:
@@ -111,24 +111,44 @@ def _write_report(args: argparse.Namespace) -> int:
         if not named_tables:
             table_roots = [p for p in defaults if p.is_dir()]  # a missing default is fine
     try:
-        runs, skipped = collect(roots)
+        dirs = find_run_dirs(roots)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"collected {len(runs)} finished run(s); skipped {len(skipped)}")
-    for s in skipped:
+    # Each run goes to its era's reporter: the records of an era tabulated one row per run (AlexNet's
+    # val and val10, no train/test pair) to that era's table, the others into rows (collect.py).
+    era_of = {d: record_era(d) for d in dirs}
+    per_run = {e for e, r in reporters().items()
+               if r.experiment is None and r.plain is None and (r.sweep_table or r.run_tables)}
+    own = [d for d in dirs if era_of[d] in per_run]
+    runs, skipped = collect(roots, dirs=[d for d in dirs if era_of[d] not in per_run])
+    own_done, own_skipped = _finished(own)
+    # What the tables use: every finished run, whichever table it is in.
+    print(f"collected {len(runs) + own_done} finished run(s); skipped {len(skipped) + len(own_skipped)}")
+    for s in [*skipped, *own_skipped]:
         print(f"  skipped {s.path}: {s.reason}")
     # --out: <out>/<era>/; else, with folders, each sweep's report beside it (<sweep>/report/);
     # without folders, results/ itself (and results/REPORT.md).
     out = Path(args.out) if args.out is not None else (None if given else RESULTS)
     key = lambda p: collection_of(p, roots)[1]  # noqa: E731
-    collections = sorted({key(Path(r)) for r in (runs["run"] if len(runs) else [])} | {key(s.path) for s in skipped})
+    collections = sorted({key(Path(r)) for r in (runs["run"] if len(runs) else [])} | {key(s.path) for s in skipped}
+                         | {key(d) for d in own})
     # Each collection's reporter, by its records' era; all found before anything is written.
     plan: list[tuple[str, Reporter, pd.DataFrame, list[Skipped], Path]] = []
     for name in collections:
         mine = runs[[key(Path(r)) == name for r in runs["run"]]] if len(runs) else pd.DataFrame()
         lost: list[Skipped] = [s for s in skipped if key(s.path) == name]
-        where = _collection_dir(Path(mine["run"].iloc[0]) if len(mine) else lost[0].path, roots)
+        theirs = sorted({era_of[d] for d in own if key(d) == name})
+        where = _collection_dir(Path(mine["run"].iloc[0]) if len(mine) else lost[0].path if lost else
+                                next(d for d in own if key(d) == name), roots)
+        # Without rows of another era here, the unfinished records (no era) are the per-run table's to list.
+        rows_here = bool(len(mine)) or any(era_of.get(s.path) for s in lost) or (bool(lost) and not theirs)
+        # Runs of a per-run era in a folder with other eras' runs: their table gets the era in its name.
+        mixed = rows_here or len(theirs) > 1
+        plan += [(f"{name}_{era}" if mixed else name, reporter_for(era, where), pd.DataFrame(), [], where)
+                 for era in theirs]
+        if not rows_here:
+            continue
         for era in sorted(set(mine["era"])) if len(mine) else []:
             reporter_for(str(era), where)
         era = str(mine["era"].iloc[0]) if len(mine) else (
@@ -155,7 +175,7 @@ def _write_report(args: argparse.Namespace) -> int:
             stem = out_dir / name
             own = reporter.sweep_table(where, stem) if reporter.sweep_table else None
             out_dir.mkdir(parents=True, exist_ok=True)
-            written += own if own is not None else write_run_table([where], stem)
+            written += own if own is not None else write_run_table([where], stem, era=reporter.era)
             continue
         tables = sorted(set(mine["table"])) if len(mine) else [""]
         for table_name in tables:
@@ -191,6 +211,18 @@ def _write_report(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _finished(dirs: Sequence[Path]) -> tuple[int, list[Skipped]]:
+    """How many of the run folders ``dirs`` hold a finished record, and the others as skipped."""
+    done, skipped = 0, []
+    for path in dirs:
+        try:
+            read_metrics(path)
+            done += 1
+        except RecordError as exc:  # diverged, unfinished, unreadable: said as collect says it
+            skipped.append(Skipped(path, str(exc)))
+    return done, skipped
 
 
 def _still_there(out: Path, written: Sequence[Path]) -> list[Path]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from repro.report.collect import find_run_dirs
+from repro.report.collect import find_run_dirs, record_era
 from repro.report.markdown import fmt, table
 from repro.report.plots import plt, save
 from repro.train.atomic import write_text_atomic
@@ -44,6 +44,8 @@ def _seeds_note(rows: list[dict]) -> str:
 def write_figure1(sweep: Path, stem: Path) -> list[Path]:
     curves, rows, diverged = {}, [], []
     for path in find_run_dirs([sweep]):
+        if record_era(path) not in ("alexnet2012", None):
+            continue  # another era's run in the same folder: its own era's table has it
         try:
             m = read_metrics(path)
             history = pd.read_csv(path / "history.csv").set_index("pass")

@@ -44,9 +44,21 @@ def find_run_dirs(roots: Iterable[Path]) -> list[Path]:
         root = Path(root)
         if not root.exists():
             raise FileNotFoundError(f"no such run directory: {root}")
+        if not root.is_dir():  # rglob would find nothing in it: an empty report, not the mistake it is
+            raise FileNotFoundError(f"{root} is a file, not a folder of run records (give the folder that holds "
+                                    "it: a run, a sweep or a folder of sweeps)")
         for marker in (CONFIG, METRICS):
             found.update(p.parent for p in root.rglob(marker) if ".hydra" not in p.parts)
     return sorted(found)
+
+
+def record_era(path: Path) -> str | None:
+    """The `era` a finished record names (diverged included), else None (unfinished, unreadable, none said)."""
+    try:
+        era = read_record(path).get("era")
+    except RecordError:
+        return None
+    return era if isinstance(era, str) and era else None
 
 
 def _row(path: Path, m: dict) -> dict:
@@ -93,9 +105,10 @@ def _row(path: Path, m: dict) -> dict:
         raise RecordError(f"{path / METRICS}: malformed ({type(exc).__name__}: {exc})") from exc
 
 
-def collect(roots: Iterable[Path]) -> tuple[pd.DataFrame, list[Skipped]]:
+def collect(roots: Iterable[Path], dirs: Iterable[Path] | None = None) -> tuple[pd.DataFrame, list[Skipped]]:
+    """The records under ``roots`` (or exactly the run folders ``dirs``) as rows, and the skipped ones."""
     rows, skipped = [], []
-    for path in find_run_dirs(roots):
+    for path in find_run_dirs(roots) if dirs is None else sorted(dirs):
         try:
             rows.append(_row(path, read_metrics(path)))
         except DivergedRun as exc:

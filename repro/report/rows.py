@@ -9,6 +9,9 @@ tables, and part of the row's label in plots. Two runs of one row with the
 same seed are one result: the earliest finished is kept (ties: the first run
 folder by path) and the others are listed as duplicates, never counted.
 
+A key the runs' command lines set (`.hydra/overrides.yaml`: `optim.lr=0.1`) is a setting too, even
+where it is the same in every run of a table: two sweeps that differ only there get tables that say so.
+
 Run-identity keys, which never make two runs different rows:
 - seed: what a row is averaged over;
 - resume: a continued run is the same run;
@@ -117,6 +120,24 @@ def settings_keys(configs: Sequence[Mapping[str, str]], names: Sequence[str]) ->
     return shown
 
 
+def command_line_keys(runs: Sequence[Path], configs: Sequence[Mapping[str, str]]) -> list[str]:
+    """The config keys the runs' command lines set (`optim.lr=0.1`: each run's .hydra/overrides.yaml),
+    outside the run-identity keys and config groups: shown as settings even where every run of a
+    table has the same value, so tables of two sweeps that differ only there can be told apart."""
+    known = set().union(*(set(c) for c in configs)) if configs else set()
+    found: set[str] = set()
+    for run in runs:
+        try:
+            overrides = yaml.safe_load((Path(run) / ".hydra" / "overrides.yaml").read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        for item in overrides if isinstance(overrides, list) else []:
+            key = str(item).split("=", 1)[0].lstrip("+")
+            if "=" in str(item) and not key.startswith("~") and key in known and not _is_identity(key):
+                found.add(key)
+    return sorted(found)
+
+
 def label(name: str, settings: Sequence[tuple[str, str]]) -> str:
     """`baseline optim.lr=0.01`: a row's name and its settings."""
     return " ".join([name, *(f"{k}={v}" for k, v in settings)])
@@ -155,7 +176,10 @@ def resolve(runs: pd.DataFrame, skipped: Sequence = ()) -> tuple[pd.DataFrame, l
     configs = [dict(c) for c in runs["config"]] if len(runs) else []
     names = [str(n) for n in runs["name"]] if len(runs) else []
     extra = [(i, s) for i, s in enumerate(skipped) if s.config is not None]
-    keys = settings_keys(configs + [dict(s.config) for _, s in extra], names + [s.name for _, s in extra])
+    every = configs + [dict(s.config) for _, s in extra]
+    keys = settings_keys(every, names + [s.name for _, s in extra])
+    paths = [Path(r) for r in runs["run"]] if len(runs) else []
+    keys += [k for k in command_line_keys(paths + [s.path for _, s in extra], every) if k not in keys]
     for i, s in extra:
         settings = tuple((k, s.config.get(k, MISSING)) for k in keys)
         skipped[i] = dataclasses.replace(s, row=label(s.name, settings), settings=settings)

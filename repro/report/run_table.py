@@ -18,18 +18,22 @@ import pandas as pd
 from repro.train.atomic import write_text_atomic
 from repro.train.record import RecordError, read_metrics
 
-from .collect import Skipped, find_run_dirs
+from .collect import Skipped, find_run_dirs, record_era
 from . import plots
 from .collect import read_history
 from .markdown import fmt, table
-from .rows import MISSING, label, row_config, settings_keys
+from .rows import MISSING, command_line_keys, label, row_config, settings_keys
 
 RATES = ("error", "top5_error")
 
 
-def run_rows(roots: Iterable[Path]) -> tuple[pd.DataFrame, list[Skipped]]:
+def run_rows(roots: Iterable[Path], era: str | None = None) -> tuple[pd.DataFrame, list[Skipped]]:
+    """One row per finished run under ``roots`` (only ``era``'s records, where given: a folder may
+    mix eras, and each era's runs go to its own table)."""
     rows, skipped = [], []
     for path in find_run_dirs(roots):
+        if era is not None and record_era(path) not in (era, None):
+            continue
         try:
             m = read_metrics(path)
             env = m.get("environment") or {}
@@ -61,6 +65,7 @@ def run_rows(roots: Iterable[Path]) -> tuple[pd.DataFrame, list[Skipped]]:
         frame = frame.sort_values(["era", "name", "data", "seed", "run"], kind="stable").reset_index(drop=True)
         configs = list(frame.pop("config"))
         keys = settings_keys(configs, [str(n) for n in frame["name"]])
+        keys += [k for k in command_line_keys([Path(r) for r in frame["run"]], configs) if k not in keys]
         at = frame.columns.get_loc("name") + 1
         for i, key in enumerate(keys):
             frame.insert(at + i, key, [c.get(key, MISSING) for c in configs])
@@ -68,10 +73,10 @@ def run_rows(roots: Iterable[Path]) -> tuple[pd.DataFrame, list[Skipped]]:
     return frame, skipped
 
 
-def write_run_table(roots: Iterable[Path], stem: Path, base: Path | None = None) -> list[Path]:
-    """``stem``.csv and ``stem``.md; run paths are shown relative to ``base``."""
+def write_run_table(roots: Iterable[Path], stem: Path, base: Path | None = None, era: str | None = None) -> list[Path]:
+    """``stem``.csv and ``stem``.md; run paths are shown relative to ``base``; ``era``: see run_rows."""
     roots = [Path(r) for r in roots]
-    frame, skipped = run_rows(roots)
+    frame, skipped = run_rows(roots, era)
     base = Path(base) if base is not None else Path.cwd()
     keys = frame.attrs.get("settings", [])
     split_cols = [c for c in frame.columns if c.endswith(RATES) and c not in ("n_train", "n_test", *keys)]

@@ -92,3 +92,34 @@ def test_the_reporter_names_the_committed_sweeps():
 
     assert REPORTER.era == "alexnet2012" and list(REPORTER.run_tables) == ["results/alexnet2012/runs"]
     assert not REPORTER.runs and REPORTER.experiment is None and REPORTER.plain is None
+
+
+def _cudaconvnet_sweep(runs, n_tests, write_alexnet2012_record):
+    for i, n_test in enumerate(n_tests):
+        path = runs / "cc" / f"{i}_layers-80sec"
+        write_alexnet2012_record(path, i, {"val": {"loss": 1.0, "error": 25.0, "misses": 5, "top5_error": 2.5}})
+        m = (path / "metrics.json").read_text().replace('"alexnet_cifar10"', '"layers-80sec"')
+        m = m.replace('"n_test": 10000', f'"n_test": {n_test}')
+        (path / "metrics.json").write_text(m.replace('"era"', '"table": "cudaconvnet_cifar10", "era"', 1))
+
+
+def test_the_cudaconvnet_heading_states_the_evaluated_count_from_the_records(tmp_path, alexnet_record):
+    """data.n_val=500: the heading says 500 test images, not the full 10,000 (issue 37, item 6)."""
+    runs = tmp_path / "alexnet2012" / "runs"
+    _cudaconvnet_sweep(runs, [500, 500], alexnet_record)
+    (tmp_path / "lecun").mkdir()
+    out = tmp_path / "results"
+    assert main(["report", str(tmp_path / "lecun"), "--run-tables", str(runs), "--out", str(out)]) == 0
+    md = (out / "alexnet2012" / "cc.md").read_text()
+    assert "test error in % on 500 test images. " in md and "10,000" not in md
+
+
+def test_the_cudaconvnet_heading_names_each_count_when_runs_differ(tmp_path, alexnet_record):
+    runs = tmp_path / "alexnet2012" / "runs"
+    _cudaconvnet_sweep(runs, [10000, 500], alexnet_record)
+    (tmp_path / "lecun").mkdir()
+    out = tmp_path / "results"
+    assert main(["report", str(tmp_path / "lecun"), "--run-tables", str(runs), "--out", str(out)]) == 0
+    md = (out / "alexnet2012" / "cc.md").read_text()
+    assert "test error in % on the test images each run evaluated (500 or 10,000: column `test images`). " in md
+    assert "| run | seed | passes | test images | test error |" in md

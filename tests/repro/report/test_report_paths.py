@@ -149,3 +149,48 @@ def test_a_validation_split_is_reported_beside_train_and_test(tmp_path):
     assert "| 0.1 | usps | 0 | 1.00 | 7.00 | 29.00 |" in md
     csv = pd.read_csv(sweep / "report" / "s.csv")
     assert csv["holdout_error_mean"].tolist()[:2] == [31.0, 7.0]
+
+
+def test_a_regular_file_is_refused_in_one_line_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+    """`repro report FILE` (issue 37, item 7): a file is not a folder of run records."""
+    monkeypatch.chdir(tmp_path)
+    record = sweep_job(tmp_path / "sweep" / "0_baseline_seed0", 0, 5.0) / "metrics.json"
+    for args in (["report", str(record)], ["report", str(record), "--out", str(tmp_path / "out")]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines() == [f"error: {record} is a file, not a folder of run records "
+                                    "(give the folder that holds it: a run, a sweep or a folder of sweeps)"]
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.rglob("REPORT.md")) and not (tmp_path / "sweep" / "report").exists()
+
+
+def test_a_folder_mixing_eras_sends_each_run_to_its_eras_table(tmp_path, monkeypatch, capsys, alexnet_record):
+    """lecun1989 and alexnet2012 runs in one folder (issue 37, item 5): no valid AlexNet run is called
+    malformed, each era writes its table, and the console counts the runs the tables used."""
+    monkeypatch.chdir(tmp_path)
+    sweep = tmp_path / "mixed"
+    sweep_job(sweep / "0_baseline_seed0", 0, 5.0)
+    sweep_job(sweep / "1_baseline_seed1", 1, 6.0)
+    val = {"val": {"loss": 1.0, "error": 30.25, "misses": 3025, "top5_error": 2.5}}
+    alexnet_record(sweep / "2_alexnet_cifar10_seed0", 0, val)
+    alexnet_record(sweep / "3_alexnet_cifar10_seed1", 1, val)
+    assert main(["report", str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "collected 4 finished run(s); skipped 0" in out and "malformed" not in out, out
+    report = sweep / "report"
+    assert "| **ours** | USPS | 2 | 2 |" in (report / "mixed.md").read_text()  # the 1989 runs only
+    alexnet = (report / "mixed_alexnet2012.md").read_text()
+    assert alexnet.count("alexnet_cifar10_seed") == 2 and "baseline_seed" not in alexnet
+
+
+def test_an_alexnet_only_folder_counts_the_runs_its_table_lists(tmp_path, monkeypatch, capsys, alexnet_record):
+    monkeypatch.chdir(tmp_path)
+    sweep = tmp_path / "alex"
+    alexnet_record(sweep / "0_alexnet_cifar10_seed0", 0, {"val": {"loss": 1.0, "error": 30.0, "misses": 3000}})
+    (sweep / "1_unfinished").mkdir()
+    (sweep / "1_unfinished" / "config.yaml").write_text("seed: 1\n")
+    assert main(["report", str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "collected 1 finished run(s); skipped 1" in out and "malformed" not in out, out
+    assert f"skipped {sweep / '1_unfinished'}: " in out
+    assert (sweep / "report" / "alex.md").read_text().count("alexnet_cifar10_seed0") == 1

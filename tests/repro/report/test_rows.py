@@ -161,3 +161,32 @@ def test_keys_added_to_the_configs_later_join_old_records_rows():
     threads = json.loads(json.dumps(new))
     threads["config"]["trainer"]["eval_threads"] = 1
     assert row_config(threads) == row_config(new)
+
+
+def _with_overrides(folder: Path, *overrides: str) -> None:
+    """The run's .hydra/overrides.yaml, as repro/app.py records the command line."""
+    (folder / ".hydra").mkdir(exist_ok=True)
+    (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+
+
+def test_a_key_set_on_the_command_line_is_a_setting_even_when_constant(tmp_path, monkeypatch, capsys):
+    """Two sweeps that differ only in optim.lr, each constant within its sweep (issue 37, item 4): each
+    table shows the rate it ran at, reported apart or together."""
+    from repro.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    sweeps = {}
+    for lr in (0.01, 0.1):
+        sweep = tmp_path / f"lr{lr}"
+        for seed in (0, 1):
+            job = sweep_job(sweep / f"{seed}_baseline_seed{seed}", seed, 5.0 + seed, overrides={"optim.lr": lr})
+            # seed (run identity), the data root and Hydra's settings are never settings
+            _with_overrides(job, f"optim.lr={lr}", f"seed={seed}", "data.root=/data", "hydra.launcher.n_jobs=2",
+                            "+protocol=validation")
+        sweeps[lr] = sweep
+        runs, _ = resolve(*collect([sweep]))
+        assert set(runs["settings"]) == {(("optim.lr", str(lr)),)} and set(runs["row"]) == {f"baseline optim.lr={lr}"}
+    assert main(["report", str(sweeps[0.01]), str(sweeps[0.1])]) == 0
+    for lr, sweep in sweeps.items():
+        md = (sweep / "report" / f"{sweep.name}.md").read_text()
+        assert "| source | optim.lr | data |" in md and f"| **ours** | {lr} | USPS |" in md
