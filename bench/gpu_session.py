@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,7 +47,7 @@ OUT_FILES = 8
 CRITICAL = {"env", "build"}  # a failure here ends the part: later steps need them
 BIG_FILE = 4 * 2**20  # model.pt / checkpoint.pt above this size stay on the device
 # A rehearsal measures; it does not hold this 2-core machine to the device's timeouts (16 cores, a GPU).
-REHEARSAL_SLACK, REHEARSAL_MIN_S = 10, 120
+REHEARSAL_SLACK, REHEARSAL_MIN_S = 10, 300
 
 
 def now() -> str:
@@ -67,7 +68,6 @@ def run_command(cmd: str, timeout: float, log) -> tuple[int, float]:
                             text=True, errors="replace", start_new_session=True)
     deadline = started + timeout
     lines: list[str] = []
-    import threading
 
     def pump():
         for line in proc.stdout:
@@ -77,23 +77,34 @@ def run_command(cmd: str, timeout: float, log) -> tuple[int, float]:
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     rc = None
-    while rc is None:
-        try:
-            rc = proc.wait(timeout=max(0.1, deadline - time.perf_counter()))
-        except subprocess.TimeoutExpired:
-            log.write(f"\n[gpu_session] timeout after {timeout:.0f} s: SIGTERM\n")
-            os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        while rc is None:
             try:
-                proc.wait(timeout=30)
+                rc = proc.wait(timeout=max(0.1, deadline - time.perf_counter()))
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            rc = 124
+                log.write(f"\n[gpu_session] timeout after {timeout:.0f} s: SIGTERM\n")
+                _stop(proc)
+                rc = 124
+    except KeyboardInterrupt:  # the session itself was stopped: so is the step (its own process group)
+        _stop(proc)
+        raise
     reader.join(timeout=5)
     tail = [ln.rstrip() for ln in lines if ln.strip() and "No CUDA runtime is found" not in ln][-3:]
     for ln in tail:
         print(f"    | {ln[:200]}")
     return rc, time.perf_counter() - started
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the step's process group (a training run checkpoints), SIGKILL 30 s later."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
 
 
 def run_part(part: Part, rehearse: bool, budget: float, out: Path, deep: bool = False) -> int:
@@ -102,7 +113,6 @@ def run_part(part: Part, rehearse: bool, budget: float, out: Path, deep: bool = 
     logs.mkdir(parents=True)
     bench = logs / "bench" if rehearse else ROOT / "results" / "bench"
     bench.mkdir(parents=True, exist_ok=True)
-    py = shlex.quote(sys.executable)
     mode = (f"rehearsal{' (deep)' if deep else ''}: no GPU instruction is run" if rehearse else "on the GPU")
     print(f"gpu_session {part.name}: {part.what}\n  {mode}; python {platform.python_version()} {sys.executable}")
     print(f"  budget {budget:.0f} s ({budget / 60:.1f} min), planned {part.planned()} s:")
@@ -112,7 +122,49 @@ def run_part(part: Part, rehearse: bool, budget: float, out: Path, deep: bool = 
     if not rehearse:
         clear_stale_build_locks()
     started = time.perf_counter()
-    records, stop = [], None
+    records: list[dict] = []
+    # Stopped from outside (SIGTERM, Ctrl-C): the steps left are not run; what was made is still packed.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        run_steps(part, rehearse, deep, budget, records, logs, bench)
+    except KeyboardInterrupt:
+        print("gpu_session: interrupted; packing what was made")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for rec in records:
+        rec.setdefault("status", "interrupted")
+    for step in part.steps[len(records):]:
+        records.append({"step": step.name, "planned_s": step.timeout, "note": step.note, "commands": [],
+                        "status": "not-run", "why": "interrupted"})
+    total = time.perf_counter() - started
+    summary = {"part": part.name, "what": part.what, "rehearse": rehearse, "deep": deep, "budget_s": budget,
+               "planned_s": part.planned(), "total_s": round(total, 1), "finished": now(),
+               "environment": environment(), "steps": records, "data": list(part.data)}
+    failures = [r for r in records if r["status"] in ("failed", "timeout", "interrupted")]
+    not_run = sum(r["status"] == "not-run" for r in records)
+    print(f"gpu_session {part.name}: {len(records) - len(failures) - not_run} of {len(records)} steps without failure"
+          f"{f', {not_run} not run' if not_run else ''} in {total:.0f} s (budget {budget:.0f} s)")
+    for r in records:
+        print(f"  {r['step']:<20} {r['status']:<18} {r.get('seconds', 0):6.1f} s / {r['planned_s']} s")
+    if rehearse:
+        WORK.mkdir(parents=True, exist_ok=True)
+        (WORK / f"rehearse_{part.name}.json").write_text(json.dumps(summary, indent=1))
+    (logs / "summary.json").write_text(json.dumps(summary, indent=1))
+    (logs / "summary.md").write_text(summary_md(summary))
+    if not rehearse:
+        pack(part, logs, out)
+    return 1 if failures or not_run else 0
+
+
+def _interrupt(*_):
+    raise KeyboardInterrupt
+
+
+def run_steps(part: Part, rehearse: bool, deep: bool, budget: float, records: list[dict], logs: Path,
+              bench: Path) -> None:
+    """Each step in order, its record appended to ``records`` as it starts."""
+    py = shlex.quote(sys.executable)
+    started, stop = time.perf_counter(), None
     for i, step in enumerate(part.steps, 1):
         rec = {"step": step.name, "planned_s": step.timeout, "note": step.note, "commands": []}
         records.append(rec)
@@ -149,24 +201,6 @@ def run_part(part: Part, rehearse: bool, budget: float, out: Path, deep: bool = 
         print(f"  -> {status} in {fmt(rec['seconds'])} s")
         if status in ("failed", "timeout") and step.name in CRITICAL:
             stop = f"step {step.name} {status}"
-    total = time.perf_counter() - started
-    summary = {"part": part.name, "what": part.what, "rehearse": rehearse, "deep": deep, "budget_s": budget,
-               "planned_s": part.planned(), "total_s": round(total, 1), "finished": now(),
-               "environment": environment(), "steps": records, "data": list(part.data)}
-    failures = [r for r in records if r["status"] in ("failed", "timeout")]
-    not_run = sum(r["status"] == "not-run" for r in records)
-    print(f"gpu_session {part.name}: {len(records) - len(failures) - not_run} of {len(records)} steps without failure"
-          f"{f', {not_run} not run' if not_run else ''} in {total:.0f} s (budget {budget:.0f} s)")
-    for r in records:
-        print(f"  {r['step']:<20} {r['status']:<18} {r.get('seconds', 0):6.1f} s / {r['planned_s']} s")
-    if rehearse:
-        WORK.mkdir(parents=True, exist_ok=True)
-        (WORK / f"rehearse_{part.name}.json").write_text(json.dumps(summary, indent=1))
-    (logs / "summary.json").write_text(json.dumps(summary, indent=1))
-    (logs / "summary.md").write_text(summary_md(summary))
-    if not rehearse:
-        pack(part, logs, out)
-    return 1 if failures else 0
 
 
 def clear_stale_build_locks() -> None:
@@ -406,10 +440,8 @@ SOURCE_DIRS = ("repro", "lecun1989", "alexnet2012", "modern_tricks", "hydra_plug
 
 def missing_apis(sources: dict[str, str], module) -> dict[str, list[str]]:
     """Dotted names `torch.<attr>.<attr>...` in ``sources`` (path -> text) that ``module`` (torch) lacks: attributes and
-    submodules, resolved as Python would. torch.ops.* (registered by our libraries at run time) is skipped;
-    a submodule whose import needs another package (torch.utils.tensorboard) counts as missing only when that
-    package is what is absent from torch itself."""
-    import importlib
+    submodules (found without being imported). torch.ops.* (registered by our libraries at run time) is skipped."""
+    import importlib.util
 
     names: dict[str, list[str]] = {}
     for path, text in sources.items():
@@ -423,16 +455,23 @@ def missing_apis(sources: dict[str, str], module) -> dict[str, list[str]]:
             if hasattr(obj, attr):
                 obj = getattr(obj, attr)
                 continue
-            try:
-                obj = importlib.import_module(".".join([module.__name__, *parts[1:i + 1]]))
-            except ModuleNotFoundError as exc:
-                if exc.name and not exc.name.startswith(module.__name__):
-                    break  # an optional package of its own (tensorboard): not torch's API
+            # Not imported yet: look the submodules up without running them (importing torch._inductor and
+            # the like takes minutes on a busy machine); the first name that is no submodule must appear in
+            # the last one's source.
+            spec, j = None, i
+            while j < len(parts):
+                try:
+                    found = importlib.util.find_spec(".".join([module.__name__, *parts[1:j + 1]]))
+                except (ImportError, ValueError):
+                    found = None
+                if found is None:
+                    break
+                spec, j = found, j + 1
+            source = Path(spec.origin).read_text(errors="replace") if spec and spec.origin and \
+                spec.origin.endswith(".py") else ""
+            if spec is None or (j < len(parts) and not re.search(rf"\b{re.escape(parts[j])}\b", source)):
                 missing[name] = sorted(set(paths))
-                break
-            except ImportError:
-                missing[name] = sorted(set(paths))
-                break
+            break
     return missing
 
 

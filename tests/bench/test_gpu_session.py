@@ -187,3 +187,28 @@ def test_a_bad_command_line_is_one_error_line_and_exit_2_before_any_folder(argv,
     assert gs.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and not (tmp_path / "work").exists() and not (tmp_path / "results").exists()
+
+
+def test_a_session_stopped_from_outside_stops_its_step_and_still_packs(tmp_path):
+    # The call's own limit or Ctrl-C: the running step gets SIGTERM too, and $OUT still gets the summary.
+    script = tmp_path / "stop.py"
+    script.write_text(f"""
+import sys
+sys.path.insert(0, {str(ROOT / 'bench')!r})
+import gpu_session as gs, gpu_parts as parts
+from pathlib import Path
+gs.ROOT = Path({str(tmp_path)!r}); gs.WORK = gs.ROOT / "work"
+part = parts.Part("s", "test", (parts.Step("env", 60, cpu=("true",)),
+    parts.Step("long", 60, gpu=("trap 'echo step-got-TERM; exit 3' TERM; sleep 50 & wait",)),
+    parts.Step("later", 60, gpu=("echo never",))))
+sys.exit(gs.run_part(part, rehearse=False, budget=100, out=gs.ROOT / "out"))
+""")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(4)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out
+    summary = json.loads((tmp_path / "results/bench/gpu_session/s/summary.json").read_text())
+    assert [r["status"] for r in summary["steps"]] == ["ran", "interrupted", "not-run"], out
+    assert "step-got-TERM" in (tmp_path / "results/bench/gpu_session/s/02_long.log").read_text()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s.tar.gz", "s_summary.md"]
