@@ -28,9 +28,11 @@ from .rejection import save_rejection
 from .tta import tta_record
 from .augment import AugmentConfig, augment_batch
 from .data import DataConfig
-from .fused import FusedStepper, fused_steps, resolve_backend
+from .fused import FusedStepper, fused_curvature, fused_steps, resolve_backend
 from .loss import cross_entropy, mse_pm1
 from .model import ModelConfig, Net1989, build_model
+from .sdlm import PARAMS as SDLM_PARAMS, SDLM, SDLMConfig, eager_curvature
+from .sdlm import unsupported as sdlm_unsupported
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ def recipe_from_config(cfg: Mapping[str, Any]) -> tuple[Recipe, tuple[Applied, .
     base = Recipe(
         data=parse(DataConfig, cfg["data"], "data"),
         model=parse(ModelConfig, cfg["model"], "model"),
-        optim=parse(OptimConfig, cfg["optim"], "optim"),
+        # optim=sdlm: the paper's optimizer, with its own keys (lecun1989/sdlm.py); else the shared optimizers.
+        optim=parse(SDLMConfig if (cfg["optim"] or {}).get("name") == "sdlm" else OptimConfig, cfg["optim"], "optim"),
         trainer=parse(TrainerConfig, cfg["trainer"], "trainer"),
         augment=parse(AugmentConfig, cfg.get("augment") or {}, "augment"),
         **dataclasses.asdict(parse(_Objective, {k: cfg[k] for k in ("loss", "label_smoothing") if k in cfg}, "config")),
@@ -135,8 +138,8 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
     (`trainer.backend=auto` resolved)."""
     device = torch.device(recipe.trainer.device)
     model = build_model(recipe.model, seed).to(device)
-    optimizer = build_optimizer(model.parameters(), recipe.optim)
     aug, trainer = recipe.augment, recipe.trainer
+    optimizer = optimizer_for(recipe, model, steps_per_pass=len(digits.y_train))
     # The fused kernels compute in float32 on per-example steps: the batched tricks
     # (minibatch, batchnorm, mixed_precision) run eager under auto, and are refused by name otherwise.
     backend = resolve_backend(trainer.backend, model, optimizer, recipe.loss, trainer.batch_size, trainer.precision)
@@ -144,6 +147,10 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
     shift = (lambda x: augment_batch(x, aug)) if aug.active else None
     steps = fused_steps(backend, model, optimizer, recipe.loss, trainer.batch_size,
                         label_smoothing=recipe.label_smoothing, seed=seed, precision=trainer.precision)
+    if isinstance(optimizer, SDLM):  # h from the backend's own computation of it (the same numbers: tested)
+        x_train, size = digits.x_train.to(device), recipe.optim.hessian_sample
+        optimizer.curvature = (fused_curvature(model, x_train, size, seed) if steps is not None
+                               else eager_curvature(model, x_train, size, seed))
     splits = {"train": (digits.x_train, digits.y_train)}
     if recipe.data.evaluate_test:  # false: a validation search never touches the test digits
         splits["test"] = (digits.x_test, digits.y_test)
@@ -166,6 +173,19 @@ def build_task(recipe: Recipe, digits: DigitSplits, seed: int) -> tuple[TrainTas
                              **(save_rejection(path, model, *(t.to(device) for t in wrong_on)) if wrong_on else {})},
     )
     return task, model, backend
+
+
+def optimizer_for(recipe: Recipe, model: Net1989, steps_per_pass: int = 1) -> torch.optim.Optimizer:
+    """The recipe's optimizer on the model: the shared ones (repro.train.optim), or optim=sdlm's
+    (its curvature function is set once the backend is known; ``steps_per_pass``: training digits)."""
+    if not isinstance(recipe.optim, SDLMConfig):
+        return build_optimizer(model.parameters(), recipe.optim)
+    problems = sdlm_unsupported(model, recipe.loss, recipe.trainer.batch_size)
+    if problems:
+        raise ConfigError("optim=sdlm (the paper's per-example diagonal Levenberg-Marquardt) does not run: "
+                          + "; ".join(problems))
+    assert tuple(n for n, _ in model.named_parameters()) == SDLM_PARAMS  # the kernels' order
+    return SDLM(model.parameters(), recipe.optim, steps_per_pass)
 
 
 def _to(splits: dict, device: torch.device) -> dict:

@@ -44,14 +44,13 @@ T = TypeVar("T")
 def backend_of(config: Mapping[str, Any]) -> str:
     """The backend `trainer.backend` resolves to for this config (auto resolved), without data."""
     from ..model import build_model
-    from ..recipe import recipe_from_config
-    from repro.train.optim import build_optimizer
+    from ..recipe import optimizer_for, recipe_from_config
 
     from .stepper import resolve_backend
 
     recipe, _ = recipe_from_config(config)
     model = build_model(recipe.model, 0)
-    return resolve_backend(recipe.trainer.backend, model, build_optimizer(model.parameters(), recipe.optim),
+    return resolve_backend(recipe.trainer.backend, model, optimizer_for(recipe, model),
                            recipe.loss, recipe.trainer.batch_size, recipe.trainer.precision)
 
 

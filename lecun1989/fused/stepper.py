@@ -21,6 +21,7 @@ from repro.config import ConfigError
 
 from ..augment import AugmentConfig
 from ..model import Net1989
+from ..sdlm import SDLM, sample_indices
 from . import counter_rng
 
 BACKENDS = ("eager", "fused_cpu", "cuda_persistent")
@@ -66,7 +67,12 @@ def unsupported(model: Net1989, optimizer: torch.optim.Optimizer, loss: str, bat
     groups = optimizer.param_groups
     sgd = type(optimizer) is torch.optim.SGD
     adamw = type(optimizer) is torch.optim.AdamW
-    if not (sgd or adamw) or len(groups) != 1:
+    if type(optimizer) is SDLM:
+        # The C++ kernel runs the paper's optimizer; the CUDA kernel has no second-derivative pass yet.
+        if backend == "cuda_persistent":
+            problems.append("optim=sdlm (cuda_persistent: not implemented until a GPU session verifies it; "
+                            "trainer.backend=fused_cpu or eager)")
+    elif not (sgd or adamw) or len(groups) != 1:
         problems.append(f"optimizer {type(optimizer).__name__} with {len(groups)} parameter group(s) "
                         f"({backend}: plain SGD or AdamW, one group)")
     elif sgd and (groups[0]["momentum"] or groups[0]["weight_decay"] or groups[0]["nesterov"]):
@@ -172,11 +178,14 @@ def fused_steps(
     loss_kind = {"mse": 0, "ce": 1}[loss]
     dropout = float(model.cfg.dropout)
     is_adamw = type(optimizer) is torch.optim.AdamW
+    is_sdlm = type(optimizer) is SDLM
 
     def run(xs: torch.Tensor, ys: torch.Tensor, pass_: int = 0, step0: int = 0) -> float:
         state, numbers = [], []
         group = optimizer.param_groups[0]
-        if is_adamw:
+        if is_sdlm:  # the pass's step sizes (re-estimated at its first step); chunks never span two passes
+            state = optimizer.start_steps()  # type: ignore[union-attr]
+        elif is_adamw:
             states = _adam_state(optimizer, params)  # type: ignore[arg-type]
             state = [s["exp_avg"] for s in states] + [s["exp_avg_sq"] for s in states]
             beta1, beta2 = group["betas"]
@@ -187,10 +196,12 @@ def fused_steps(
         if is_adamw:
             for s in states:
                 s["step"] += len(ys)  # float32, exact below 2^24 steps (the longest row: 600,000)
+        if is_sdlm:
+            optimizer.advance(len(ys))  # type: ignore[union-attr]
         return total
 
-    # SGD and AdamW: the state a chunk changes is known, so a diverged chunk can be replayed
-    run.snapshot, run.restore, run.finite = _chunk_state(params, optimizer)  # type: ignore[attr-defined]
+    if not is_sdlm:  # SGD and AdamW: the state a chunk changes is known, so a diverged chunk can be replayed
+        run.snapshot, run.restore, run.finite = _chunk_state(params, optimizer)  # type: ignore[attr-defined]
     return run
 
 
@@ -219,6 +230,24 @@ def _chunk_state(params: list[torch.Tensor], optimizer: torch.optim.Optimizer):
                 optimizer.state[p] = {k: v.clone() if torch.is_tensor(v) else v for k, v in moments[i].items()}
 
     return snapshot, restore, finite
+
+
+def fused_curvature(model: Net1989, xs: torch.Tensor, size: int, seed: int):
+    """optim=sdlm's h of pass ``pass_`` from the C++ kernel (net1989_cpu.cpp: gauss_newton_diag) on that
+    pass's sample of ``xs``: lecun1989/sdlm.py's eager_curvature, computed per example in float32."""
+    from . import build
+
+    ext = build.cpu_extension()
+    params = [getattr(model, k) for k in PARAMS]
+    idx = model.h2_inputs.view(model.cfg.h2_maps, -1).to(torch.int32).contiguous()
+    act, out = ACT_CODES[model.cfg.activation], ACT_CODES[model.cfg.effective_output_activation]
+
+    def curvature(pass_: int) -> list[torch.Tensor]:
+        sample = xs[sample_indices(len(xs), size, seed, pass_)].contiguous()
+        sums = ext.gauss_newton_diag(sample, idx, [p.data for p in params], float(model.cfg.pad_value), *act, *out)
+        return [h / len(sample) for h in sums]
+
+    return curvature
 
 
 @dataclass

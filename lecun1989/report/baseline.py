@@ -24,10 +24,14 @@ from .published import LECUN1989_REFERENCES
 from .rejection import write_rejection
 
 DATA_LABEL = {"usps": "USPS", "mnist16": "MNIST 16x16"}  # how tables name the record's `data`
+# Plain runs of other names that are lines of a table: the paper's own optimizer beside the SGD
+# baseline (experiment=sdlm writes plain runs named `sdlm` into runs/baseline/sdlm/; issue 31).
+ALSO = {"baseline": ("sdlm",)}
 
 
 def baseline_frames(runs: pd.DataFrame, name: str = "baseline") -> tuple[pd.DataFrame, pd.DataFrame]:
-    ours = runs[(runs["era"] == "lecun1989") & (runs["name"] == name)] if not runs.empty else runs
+    names = (name, *ALSO.get(name, ()))
+    ours = runs[(runs["era"] == "lecun1989") & runs["name"].isin(names)] if not runs.empty else runs
     if not ours.empty and "row" not in ours:
         ours, _ = rows.resolve(ours)
     summary = summarise(ours)
@@ -41,10 +45,16 @@ def _keys(summary: pd.DataFrame) -> list[str]:
     return [k for k, _ in summary["settings"].iloc[0]] if len(summary) else []
 
 
+def _source(r: pd.Series, name: str) -> str:
+    """A line's source cell: ours, and its name where it is not the table's (`sdlm`: the paper's optimizer)."""
+    return "**ours**" if r["name"] == name else f"**ours: `{r['name']}`**"
+
+
 def _csv(summary: pd.DataFrame) -> str:
     rows = []
     for _, r in summary.iterrows():
-        rows.append({"source": "ours", **dict(r["settings"]), "data": r["data"], "passes": r["passes"], "seeds": r["seeds"],
+        rows.append({"source": f"ours: {r['name']}" if r["name"] in ALSO["baseline"] else "ours",
+                     **dict(r["settings"]), "data": r["data"], "passes": r["passes"], "seeds": r["seeds"],
                      "train_error_mean": r["train_error_mean"], "train_error_sd": r["train_error_sd"],
                      **{f"{s}_error_{m}": r[f"{s}_error_{m}"] for s in split_names(summary) for m in ("mean", "sd")},
                      "test_error_mean": r["test_error_mean"], "test_error_sd": r["test_error_sd"],
@@ -67,7 +77,7 @@ def _markdown(ours: pd.DataFrame, summary: pd.DataFrame, skipped: Sequence[Skipp
                "train MSE", "test MSE", "wall time (s)", "train samples/s"]
     rows = []
     for _, r in summary.iterrows():
-        rows.append(["**ours**", *(v for _, v in r["settings"]), DATA_LABEL.get(r["data"], r["data"]), r["passes"], r["seeds"],
+        rows.append([_source(r, name), *(v for _, v in r["settings"]), DATA_LABEL.get(r["data"], r["data"]), r["passes"], r["seeds"],
                      mean_sd(r["train_error_mean"], r["train_error_sd"]),
                      *(mean_sd(r[f"{s}_error_mean"], r[f"{s}_error_sd"]) for s in splits),
                      mean_sd(r["test_error_mean"], r["test_error_sd"]),
@@ -96,11 +106,12 @@ def _markdown(ours: pd.DataFrame, summary: pd.DataFrame, skipped: Sequence[Skipp
         text.append("\n## Runs\n")
         ordered = ours.assign(_s=[settings_order(s) for s in ours["settings"]]).sort_values(
             ["data", "_s", "seed", "run"], kind="stable")
-        per_run = [[*(v for _, v in r["settings"]), r["data"], r["seed"], fmt(r["train_error"]),
+        named = ours["name"].nunique() > 1  # lines of other names (ALSO): each run says which
+        per_run = [[*([r["name"]] if named else []), *(v for _, v in r["settings"]), r["data"], r["seed"], fmt(r["train_error"]),
                     *(fmt(r[f"{s}_error"]) for s in splits), fmt(r["test_error"]), r["train_misses"],
                     r["test_misses"], fmt(r["wall_time_s"], 0), fmt(r["samples_per_s"], 0), r["hardware"],
                     str(r["git_commit"])[:10]] for _, r in ordered.iterrows()]
-        text.append(table([*keys, "data", "seed", "train error %", *(f"{s} error %" for s in splits), "test error %",
+        text.append(table([*(["run"] if named else []), *keys, "data", "seed", "train error %", *(f"{s} error %" for s in splits), "test error %",
                            "train misses", "test misses",
                            "wall time (s)", "samples/s", "hardware", "commit"], per_run))
     text.append(skipped_section(skipped))

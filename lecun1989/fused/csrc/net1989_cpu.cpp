@@ -121,6 +121,12 @@ struct Adam {
   float *m[8], *v[8];
 };
 
+// optim=sdlm: one step size per parameter (eta = eps / (mu + h), computed per pass in Python).
+struct Rates {
+  bool on = false;
+  const float* eta[8];
+};
+
 struct Work {
   // activations
   std::vector<float> p1;   // [25][64] input patches (im2col)
@@ -181,13 +187,12 @@ inline void h2_weight_grad(const Net& n, Work& w, const float* __restrict d2, in
   }
 }
 
-// One example: forward, backward, update (SGD, or AdamW when adam.on). Returns the example's loss.
-float step(const Net& n, Work& w, const float* x, int label, const Options& o, const Adam& adam, uint64_t pass,
-           uint64_t step_index) {
+// One example's forward: every layer's outputs into w (H2 after dropout in w.h2d when o.dropout > 0).
+// Returns what H3 reads (w.h2 or w.h2d).
+const float* forward_one(const Net& n, Work& w, const float* x, const Options& o, uint64_t pass, uint64_t step_index) {
   const Act& act = o.act;
   const Act& out_act = o.out_act;
-  const float pad = o.pad, lr = o.lr;
-  // ---- forward -------------------------------------------------------
+  const float pad = o.pad;
   // im2col of the padded input: p1[u*5+v][i*8+j] = xpad[2i+u][2j+v]
   for (int u = 0; u < KS; ++u)
     for (int v = 0; v < KS; ++v) {
@@ -263,9 +268,21 @@ float step(const Net& n, Work& w, const float* x, int label, const Options& o, c
   }
   for (int u = 0; u < n.H3; ++u) w.h3[u] = n.b3[u] + dot(n.w3 + u * F3, h2in, F3);
   act.apply(w.h3.data(), w.h3.data(), n.H3);
-  float loss = 0.f;
   for (int k = 0; k < OUT; ++k) w.out[k] = n.b4[k] + dot(n.w4 + k * n.H3, w.h3.data(), n.H3);
   out_act.apply(w.out, w.out, OUT);
+  return h2in;
+}
+
+// One example: forward, backward, update (SGD; AdamW when adam.on; per-parameter step sizes when
+// rates.on: optim=sdlm). Returns the example's loss.
+float step(const Net& n, Work& w, const float* x, int label, const Options& o, const Adam& adam, const Rates& rates,
+           uint64_t pass, uint64_t step_index) {
+  const Act& act = o.act;
+  const Act& out_act = o.out_act;
+  const float lr = o.lr;
+  const int F3 = n.M2 * N2;
+  const float* h2in = forward_one(n, w, x, o, pass, step_index);
+  float loss = 0.f;
   if (o.loss == 0) {
     for (int k = 0; k < OUT; ++k) {
       const float diff = w.out[k] - (k == label ? 1.f : -1.f);
@@ -343,8 +360,8 @@ float step(const Net& n, Work& w, const float* x, int label, const Options& o, c
     for (int t = 0; t < N1; ++t) d1[t] *= act.df(h[t]);
   }
 
-  if (adam.on) {
-    // ---- AdamW: the gradients first, then one update per tensor --------
+  if (adam.on || rates.on) {
+    // ---- AdamW or SDLM: the gradients first, then one update per tensor --------
     float* g4 = w.grad[6].data();
     for (int k = 0; k < OUT; ++k) {
       const float d = w.dout[k];
@@ -372,7 +389,18 @@ float step(const Net& n, Work& w, const float* x, int label, const Options& o, c
       for (int t = 0; t < N1; ++t) w.grad[1][m * N1 + t] = d1[t];
     }
     float* params[8] = {n.w1, n.b1, n.w2, n.b2, n.w3, n.b3, n.w4, n.b4};
-    for (int i = 0; i < 8; ++i) adamw_update(params[i], adam.m[i], adam.v[i], w.grad[i].data(), w.grad[i].size(), adam, lr);
+    for (int i = 0; i < 8; ++i) {
+      if (adam.on) {
+        adamw_update(params[i], adam.m[i], adam.v[i], w.grad[i].data(), w.grad[i].size(), adam, lr);
+      } else {  // SDLM: w_k -= eta_k * g_k, eta_k = eps / (mu + h_kk) fixed for the pass (lecun1989/sdlm.py)
+        float* __restrict p = params[i];
+        const float* __restrict eta = rates.eta[i];
+        const float* __restrict g = w.grad[i].data();
+        const size_t m = w.grad[i].size();
+#pragma omp simd
+        for (size_t j = 0; j < m; ++j) p[j] -= eta[j] * g[j];
+      }
+    }
     return loss;
   }
 
@@ -409,6 +437,102 @@ float step(const Net& n, Work& w, const float* x, int label, const Options& o, c
   return loss;
 }
 
+// optim=sdlm's curvature of one example, added into h[0..8) (the layout of the 8 parameter tensors):
+// the diagonal Gauss-Newton terms of LeCun et al. 1998, appendix C, back-propagated like the gradient
+// with squared weights and squared slopes, the off-diagonal terms dropped:
+//   output a (MSE, mean over the 10):  d2E/da2 = f'(a)^2 * 2/10
+//   through a connection:              d2E/dx_i2 = sum_j w_ji^2 d2E/da_j2
+//   through a unit:                    d2E/da_i2 = f'(a_i)^2 d2E/dx_i2
+//   a weight:                          h += x_i^2 d2E/da_j2, summed over every connection sharing it
+// Work's delta buffers (dout, d3, d2, dq, d1) hold the second derivatives here. The reference is
+// lecun1989/sdlm.py:gauss_newton_diag (tests/lecun1989/test_sdlm.py).
+void gauss_newton_one(const Net& n, Work& w, const float* x, const Options& o, float* const* h) {
+  const Act& act = o.act;
+  const Act& out_act = o.out_act;
+  const int F3 = n.M2 * N2;
+  const float* h2in = forward_one(n, w, x, o, 0, 0);
+  for (int k = 0; k < OUT; ++k) {
+    const float s = out_act.df(w.out[k]);
+    w.dout[k] = (2.f / OUT) * s * s;
+    for (int u = 0; u < n.H3; ++u) h[6][k * n.H3 + u] += w.dout[k] * w.h3[u] * w.h3[u];
+    h[7][k] += w.dout[k];
+  }
+  for (int u = 0; u < n.H3; ++u) {
+    float s = 0.f;
+    for (int k = 0; k < OUT; ++k) s += n.w4[k * n.H3 + u] * n.w4[k * n.H3 + u] * w.dout[k];
+    const float f = act.df(w.h3[u]);
+    w.d3[u] = s * f * f;
+    const float d = w.d3[u];
+    float* row = h[4] + u * F3;
+#pragma omp simd
+    for (int t = 0; t < F3; ++t) row[t] += d * h2in[t] * h2in[t];
+    h[5][u] += d;
+  }
+  std::fill(w.d2.begin(), w.d2.end(), 0.f);
+  for (int u = 0; u < n.H3; ++u) {
+    const float d = w.d3[u];
+    const float* row = n.w3 + u * F3;
+    float* d2 = w.d2.data();
+#pragma omp simd
+    for (int t = 0; t < F3; ++t) d2[t] += row[t] * row[t] * d;
+  }
+  for (int t = 0; t < F3; ++t) {
+    const float f = act.df(w.h2[t]);
+    w.d2[t] *= f * f;
+  }
+  // H2's weights and biases; the second derivatives back onto H1's patches (squared weights).
+  std::fill(w.dq.begin(), w.dq.end(), 0.f);
+  for (int m = 0; m < n.M2; ++m) {
+    const float* d2 = &w.d2[m * N2];
+    for (int k = 0; k < n.K; ++k) {
+      const int c = n.idx[m * n.K + k];
+      const float* wk = n.w2 + (m * n.K + k) * KK;
+      const float* qc = &w.q[c * KK * N2];
+      float* dqc = &w.dq[c * KK * N2];
+      float* hk = h[2] + (m * n.K + k) * KK;
+      for (int uv = 0; uv < KK; ++uv) {
+        const float* q = qc + uv * N2;
+        float s = 0.f;
+        for (int t = 0; t < N2; ++t) s += d2[t] * q[t] * q[t];
+        hk[uv] += s;
+        const float w2 = wk[uv] * wk[uv];
+        float* row = dqc + uv * N2;
+#pragma omp simd
+        for (int t = 0; t < N2; ++t) row[t] += w2 * d2[t];
+      }
+    }
+    for (int t = 0; t < N2; ++t) h[3][m * N2 + t] += d2[t];
+  }
+  std::fill(w.d1.begin(), w.d1.end(), 0.f);
+  for (int c = 0; c < n.M1; ++c) {
+    float* d1 = &w.d1[c * N1];
+    for (int u = 0; u < KS; ++u)
+      for (int v = 0; v < KS; ++v) {
+        const float* row = &w.dq[(c * KK + u * KS + v) * N2];
+        for (int i = 0; i < S2; ++i) {
+          int y = 2 * i + u - 2;
+          if (y < 0 || y >= S1) continue;
+          for (int j = 0; j < S2; ++j) {
+            int xx = 2 * j + v - 2;
+            if (xx >= 0 && xx < S1) d1[y * S1 + xx] += row[i * S2 + j];
+          }
+        }
+      }
+    const float* hh = &w.h1[c * N1];
+    for (int t = 0; t < N1; ++t) {
+      const float f = act.df(hh[t]);
+      d1[t] *= f * f;
+    }
+    for (int k = 0; k < KK; ++k) {
+      const float* p = &w.p1[k * N1];
+      float s = 0.f;
+      for (int t = 0; t < N1; ++t) s += d1[t] * p[t] * p[t];
+      h[0][c * KK + k] += s;
+    }
+    for (int t = 0; t < N1; ++t) h[1][c * N1 + t] += d1[t];
+  }
+}
+
 Act make_act(int64_t kind, double amp, double slope) {
   TORCH_CHECK(kind == SQUASH || kind == RELU || kind == IDENTITY, "activation kind must be 0 (squash), 1 (relu) or 2 (identity)");
   TORCH_CHECK(kind != SQUASH || amp > 0, "a squashing activation needs amp > 0");
@@ -421,8 +545,9 @@ Act make_act(int64_t kind, double amp, double slope) {
 // order, updating the parameters (and AdamW's state) in place. Step i is step
 // `step0 + i` of pass `pass` (the dropout masks' counter). `adam_state`: empty
 // for plain SGD, else AdamW's exp_avg of the 8 tensors then their exp_avg_sq,
-// with `adam` = (beta1, beta2, eps, weight_decay, steps taken before). Returns
-// the sum of the per-step losses.
+// with `adam` = (beta1, beta2, eps, weight_decay, steps taken before); or, with
+// `adam` empty, 8 tensors of per-parameter step sizes (optim=sdlm; `lr` unused).
+// Returns the sum of the per-step losses.
 double train_steps_ex(torch::Tensor xs, torch::Tensor ys, torch::Tensor idx, std::vector<torch::Tensor> params,
                       std::vector<torch::Tensor> adam_state, std::vector<double> adam, double lr, double pad,
                       int64_t act_kind, double act_amp, double act_slope, int64_t out_kind, double out_amp,
@@ -444,7 +569,16 @@ double train_steps_ex(torch::Tensor xs, torch::Tensor ys, torch::Tensor idx, std
           params[3].data_ptr<float>(), params[4].data_ptr<float>(), params[5].data_ptr<float>(),
           params[6].data_ptr<float>(), params[7].data_ptr<float>(), ix};
   Adam a;
-  if (!adam_state.empty()) {
+  Rates rates;
+  if (adam_state.size() == 8 && adam.empty()) {  // optim=sdlm: the 8 step-size tensors
+    for (int i = 0; i < 8; ++i) {
+      const auto& e = adam_state[i];
+      TORCH_CHECK(!e.is_cuda() && e.scalar_type() == torch::kFloat32 && e.is_contiguous() && e.sizes() == params[i].sizes(),
+                  "SDLM step sizes must be float32 CPU tensors shaped like the parameters");
+      rates.eta[i] = e.data_ptr<float>();
+    }
+    rates.on = true;
+  } else if (!adam_state.empty()) {
     TORCH_CHECK(adam_state.size() == 16 && adam.size() == 5, "AdamW needs 16 state tensors and 5 numbers");
     for (int i = 0; i < 8; ++i) {
       for (const auto& s : {adam_state[i], adam_state[8 + i]}) {
@@ -460,7 +594,7 @@ double train_steps_ex(torch::Tensor xs, torch::Tensor ys, torch::Tensor idx, std
   }
   const Options o{(float)lr, (float)pad, make_act(act_kind, act_amp, act_slope), make_act(out_kind, out_amp, out_slope),
                   (int)loss_kind, (float)smoothing, (float)dropout, (uint64_t)seed};
-  Work work(net, a.on);
+  Work work(net, a.on || rates.on);
   const float* x = xs.data_ptr<float>();
   double total = 0.0;
   {
@@ -468,7 +602,7 @@ double train_steps_ex(torch::Tensor xs, torch::Tensor ys, torch::Tensor idx, std
     // Raw pointers only from here: other Python threads (other runs) may run meanwhile.
     pybind11::gil_scoped_release release;
     for (int64_t i = 0; i < n_steps; ++i) {
-      total += step(net, work, x + i * IN * IN, (int)y[i], o, a, (uint64_t)pass, (uint64_t)(step0 + i));
+      total += step(net, work, x + i * IN * IN, (int)y[i], o, a, rates, (uint64_t)pass, (uint64_t)(step0 + i));
       a.t += 1.0;
     }
   }
@@ -480,6 +614,35 @@ double train_steps(torch::Tensor xs, torch::Tensor ys, torch::Tensor idx, std::v
                    double lr, double pad, double act_amp, double act_slope, double out_amp, double out_slope) {
   return train_steps_ex(xs, ys, idx, params, {}, {}, lr, pad, SQUASH, act_amp, act_slope, SQUASH, out_amp, out_slope,
                         0, 0.0, 0.0, 0, 0, 0);
+}
+
+// optim=sdlm's curvature estimate: the diagonal Gauss-Newton terms (gauss_newton_one) summed over
+// the examples xs (weights unchanged), as 8 tensors shaped like the parameters. MSE outputs only.
+std::vector<torch::Tensor> gauss_newton_diag(torch::Tensor xs, torch::Tensor idx, std::vector<torch::Tensor> params,
+                                             double pad, int64_t act_kind, double act_amp, double act_slope,
+                                             int64_t out_kind, double out_amp, double out_slope) {
+  auto ys = torch::zeros({xs.size(0)}, torch::kInt64);
+  const Dims d = check_args(xs, ys, idx, params, /*cuda=*/false);
+  Net net{d.M1, d.M2, d.K, d.H3,
+          params[0].data_ptr<float>(), params[1].data_ptr<float>(), params[2].data_ptr<float>(),
+          params[3].data_ptr<float>(), params[4].data_ptr<float>(), params[5].data_ptr<float>(),
+          params[6].data_ptr<float>(), params[7].data_ptr<float>(), idx.data_ptr<int>()};
+  const Options o{0.f, (float)pad, make_act(act_kind, act_amp, act_slope), make_act(out_kind, out_amp, out_slope),
+                  0, 0.f, 0.f, 0};
+  std::vector<torch::Tensor> out;
+  float* h[8];
+  for (int i = 0; i < 8; ++i) {
+    out.push_back(torch::zeros_like(params[i]));
+    h[i] = out.back().data_ptr<float>();
+  }
+  Work work(net, false);
+  const float* x = xs.data_ptr<float>();
+  {
+    torch::NoGradGuard no_grad;
+    pybind11::gil_scoped_release release;
+    for (int64_t i = 0; i < xs.size(0); ++i) gauss_newton_one(net, work, x + i * IN * IN, o, h);
+  }
+  return out;
 }
 
 // The dropout keep-mask draws of one step (uniforms in [0, 1)), for tests against counter_rng.py.
@@ -754,6 +917,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("train_steps", &train_steps, "fused per-example SGD steps of the 1989 network, the paper's recipe (CPU)");
   m.def("train_steps_ex", &train_steps_ex,
         "fused per-example steps with the per-example modern tricks: relu, cross-entropy, dropout, AdamW (CPU)");
+  m.def("gauss_newton_diag", &gauss_newton_diag,
+        "optim=sdlm: the diagonal Gauss-Newton curvature summed over examples, per parameter (CPU)");
   m.def("dropout_uniforms", &dropout_uniforms, "the counter-based uniforms behind one step's dropout mask");
   m.def("forward", &forward, "the 1989 network's outputs for many examples, vectorized across them (CPU)");
   m.def("forward_ex", &forward_ex, "forward with any of the fused activations (squash, relu, identity)");
