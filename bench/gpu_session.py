@@ -524,11 +524,12 @@ def rehearsal_report(command: str) -> int:
     env = parts[0]["environment"]
     wheels = sorted(p.name for p in (ROOT / ".whl").glob("*.whl"))
     wheel_mib = sum(p.stat().st_size for p in (ROOT / ".whl").glob("*.whl")) / 2**20
-    fails = sum(s["status"] in ("failed", "timeout") for p in parts for s in p["steps"])
+    fails = sum(s["status"] in ("failed", "timeout", "interrupted") for p in parts for s in p["steps"])
     lines = [
         "# GPU session rehearsal", "",
-        f"Made by `{command}` on this machine ({env['hardware']}), commit `{env['commit']}`, "
-        f"{parts[-1]['finished']}: every part of `bench/gpu_session.sh` in `--rehearse` mode, with python "
+        f"Made by `{command}` on this machine ({env['hardware']}), commit "
+        f"{', '.join(f'`{c}`' for c in dict.fromkeys(p['environment']['commit'] for p in parts))}, "
+        f"{max(p['finished'] for p in parts)}: every part of `bench/gpu_session.sh` in `--rehearse` mode, with python "
         + ", ".join(f"{py} and torch {t}" for py, t in sorted(envs))
         + " in a scratch venv holding nothing of ours but the carried wheels, as on the device (python 3.12, "
           "torch 2.11.0+cu130). A step ran (its CPU commands) or was skipped-needs-GPU after its CPU part and "
@@ -539,13 +540,14 @@ def rehearsal_report(command: str) -> int:
           "`python bench/gpu_session.py rehearsal-report`.", "",
         f"**{fails} failure(s) before the first GPU instruction.** Carried wheels (`scripts/device_wheels.sh`): "
         f"{', '.join(wheels) or 'none'}: {wheel_mib:.2f} MiB of the 64 MiB a call carries.", "",
-        "| part | steps | ran | skipped-needs-GPU | failed | rehearsal s | planned device min |",
-        "|---|---|---|---|---|---|---|",
+        "| part | mode | steps | ran | skipped-needs-GPU | failed / not run | rehearsal s | planned device min |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for p in parts:
         st = [s["status"] for s in p["steps"]]
-        lines.append(f"| {p['part']} | {len(st)} | {st.count('ran')} | {st.count('skipped-needs-GPU')} | "
-                     f"{sum(x in ('failed', 'timeout') for x in st)} | {p['total_s']:.0f} | {p['planned_s'] / 60:.1f} |")
+        lines.append(f"| {p['part']} | {'--deep' if p.get('deep') else 'quick'} | {len(st)} | {st.count('ran')} | "
+                     f"{st.count('skipped-needs-GPU')} | {sum(x in ('failed', 'timeout', 'interrupted') for x in st)} / "
+                     f"{st.count('not-run')} | {p['total_s']:.0f} | {p['planned_s'] / 60:.1f} |")
     room = travel_room()
     for p in parts:
         data = []
@@ -568,7 +570,7 @@ def rehearsal_report(command: str) -> int:
                          f"{left} |")
         notes = [f"- {s['step']}: " + "; ".join(f"`{c['command'][:100]}` exit {c['rc']}" for c in s["commands"]
                                                  if c["rc"] != 0) for s in p["steps"]
-                 if s["status"] in ("failed", "timeout")]
+                 if s["status"] in ("failed", "timeout", "interrupted")]
         lines += ([""] + notes) if notes else []
     REHEARSAL_MD.write_text("\n".join(lines) + "\n")
     print(f"wrote {REHEARSAL_MD.relative_to(ROOT)} ({fails} failure(s))")
