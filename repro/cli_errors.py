@@ -35,6 +35,7 @@ import shlex
 import signal
 import sys
 import threading
+import uuid
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -148,9 +149,10 @@ class JobRefused(Exception):
     `RefusedJob` for it instead of failing the sweep."""
 
 
-# The refusals this process made or received back from a job's process: the command
-# exits 2 after the sweep's summary when there are any (repro.app).
-_refused: list[str] = []
+# The refusals this process made or received back from a job's process, by a token of
+# their own (a copy is the same refusal): the command exits 2 after the sweep's summary
+# when there are any (repro.app).
+_refused: dict[str, str] = {}
 
 
 class RefusedJob(float):
@@ -158,18 +160,18 @@ class RefusedJob(float):
     noted in the process that makes it and in the launcher's that unpickles it (every
     launcher hands a job's return value back to the command's process pickled)."""
 
-    def __new__(cls, message: str) -> RefusedJob:
+    def __new__(cls, message: str, token: str | None = None) -> RefusedJob:
         value = super().__new__(cls, float("nan"))
-        value.message = message
-        _refused.append(message)
+        value.message, value.token = message, token or uuid.uuid4().hex
+        _refused[value.token] = message
         return value
 
     def __reduce__(self):
-        return type(self), (self.message,)
+        return type(self), (self.message, self.token)
 
 
 def refused_jobs() -> list[str]:
-    return list(_refused)
+    return list(_refused.values())
 
 
 @contextlib.contextmanager
