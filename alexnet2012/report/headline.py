@@ -93,8 +93,11 @@ def figure1_row(records, sweeps: list[Path]) -> HeadlineRow:
     source = "Krizhevsky et al. 2012, section 3.1, Figure 1"
     published = f"{ALEXNET_2012['figure1_ratio']:.0f}"
     if bounds and not ratios:
-        return HeadlineRow(number, source, published, ours_text=f"more than {min(bounds):.1f}",
-                           shortened="tanh still above 25% at its cap", **common)
+        n = len(bounds)
+        return HeadlineRow(number, source, published,
+                           ours_text=f"more than {min(bounds):.1f} ({n} seed{'s' if n != 1 else ''}; tanh still "
+                                     "above 25% at its cap)",
+                           bound=min(bounds), shortened="tanh still above 25% at its cap", **common)
     started = any(find_run_dirs([s]) for s in sweeps if s.name.startswith("figure1"))
     note = "" if ratios else ("runs started, none finished yet: in progress or interrupted" if started else "")
     return HeadlineRow(number, source, published, tuple(ratios), note=note, **common)

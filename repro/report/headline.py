@@ -34,7 +34,8 @@ RULE = (
     "**Status**, one rule for every row, first match wins: *no data here*, *owed to a GPU* or *not yet measured* "
     "when no finished record gives the number (the era says which: the data set is not available here, the run "
     "is meant for a GPU, or it has simply not been run); *shortened* when our schedule was shorter than the "
-    "published one; *reproduced* when our mean lies within 2 standard errors of the published value (SE = sd/√seeds, "
+    "published one (a lower bound — a run still short of the mark at its cap — is *shortened* below the published "
+    "value and *reproduced* at or above it, where the published claim 'this much or more' holds); *reproduced* when our mean lies within 2 standard errors of the published value (SE = sd/√seeds, "
     "2 or more seeds) or within the published value's stated precision (half a unit of its last stated digit: "
     "5.0 means 4.95 to 5.05); otherwise *gap*, followed by the cause the era's faithfulness record names where "
     "it names one. Δ is ours minus published (in standard errors where there are 2 or more seeds)."
@@ -65,6 +66,7 @@ class HeadlineRow:
     shortened: str = ""  # non-empty: how our schedule is shorter than the published one
     cause: str = ""  # markdown: the cause of a gap, from the era's faithfulness record ("" when none is named)
     ours_text: str = ""  # ours as text where a number does not say it (a lower bound), replaces the mean
+    bound: float | None = None  # ours is only a lower bound (a run short of the mark at its cap): this one
 
     def __post_init__(self) -> None:
         if self.missing not in MISSING_STATUSES:
@@ -92,6 +94,8 @@ def status(row: HeadlineRow) -> str:
     """The row's status by the one rule (RULE), as the table shows it."""
     if not row.values and not row.ours_text:
         return row.missing
+    if row.bound is not None:  # "more than x": the published claim holds when x already reaches it
+        return REPRODUCED if row.bound >= row.value else SHORTENED
     if row.shortened:
         return SHORTENED
     if row.values:

@@ -73,7 +73,17 @@ def test_figure1_tanh_never_there_is_a_bound(tmp_path):
     run(fig / "0_fig1-relu_seed0", "fig1-relu", "figure1", train_curve=[60, 24.9])
     run(fig / "1_fig1-tanh_seed0", "fig1-tanh", "figure1", train_curve=[70] * 8)
     row = rows([fig], tmp_path)["AlexNet 2012, Figure 1: tanh / ReLU epochs to 25% train error"]
-    assert row.ours_text == "more than 4.0" and status(row) == "shortened"
+    # A bound below the published 6: a longer run might still get there.
+    assert row.ours_text.startswith("more than 4.0 (1 seed;") and status(row) == "shortened"
+
+
+def test_figure1_bound_at_or_above_the_claim_is_reproduced(tmp_path):
+    fig = tmp_path / "runs" / "figure1"
+    run(fig / "0_fig1-relu_seed0", "fig1-relu", "figure1", train_curve=[60, 24.9])
+    run(fig / "1_fig1-tanh_seed0", "fig1-tanh", "figure1", train_curve=[70] * 13)
+    row = rows([fig], tmp_path)["AlexNet 2012, Figure 1: tanh / ReLU epochs to 25% train error"]
+    # more than 6.5: "six times faster" or more holds.
+    assert row.bound == 6.5 and status(row) == "reproduced"
 
 
 def test_ilsvrc_has_no_data_here(tmp_path):
