@@ -8,6 +8,10 @@ about a sixth of the step on 2 shared cores (bench/cifar_step.py). Fixing the mm
 its maximum (32 MiB) and raising the trim threshold keeps those blocks for reuse. Values are
 untouched; the process keeps its peak heap. Tensors above 32 MiB (the paper net's 224-pixel
 activations) are mmap'd as before.
+
+Not confirmed: in a fresh process a 16 MiB tensor was still faulted in afresh each time with these
+settings (4096 minor faults), so the gain bench/cifar_step.py measured with them (~1.2x, under heavy
+load) is not yet shown to come from this.
 """
 
 from __future__ import annotations

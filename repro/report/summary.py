@@ -35,6 +35,8 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     if "row" not in runs:
         runs, _ = rows.resolve(runs)
+    if "test_misses" in runs:  # collect's -1: a validation run never read the test digits, no count to average
+        runs = runs.assign(test_misses=runs["test_misses"].where(runs["test_misses"] >= 0))
     grouped = runs.groupby(GROUP, sort=True)
     out = grouped.agg(seeds=("seed", "nunique"), runs=("seed", "size"),
                       hardware=("hardware", lambda s: "; ".join(sorted(set(s)))),

@@ -163,20 +163,11 @@ def test_whole_unmirrored_images_skip_the_gather_with_the_same_values(mean):
     assert out.abs().max() > 1
 
 
-def test_freed_cpu_tensors_are_reused_without_page_faults():
-    import resource
+def test_glibc_accepts_the_freed_memory_thresholds():
+    # Only that glibc takes both settings. Whether a freed tensor's pages are then reused depends on
+    # the heap's state: a fresh process still faulted a 16 MiB tensor's 4096 pages in again each time
+    # (issue 32's closing note), so no page-fault count is asserted here.
+    from alexnet2012.cpu_memory import MMAP_THRESHOLD_MAX, TRIM_THRESHOLD, keep_freed_cpu_memory
 
-    from alexnet2012.cpu_memory import keep_freed_cpu_memory
-
-    assert keep_freed_cpu_memory()  # glibc (Linux): both thresholds accepted
-
-    def faults_of_a_fresh_16mb_tensor() -> int:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        t = torch.empty(4 * 1024 * 1024).fill_(1.0)  # 16 MiB, a conv1 output's size, every page touched
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-        del t
-        return faults
-
-    faults_of_a_fresh_16mb_tensor()  # the first one may grow the heap
-    # Reused from the heap: (almost) no pages faulted in again (a fresh mapping would fault 4096 4 KiB pages).
-    assert faults_of_a_fresh_16mb_tensor() < 64
+    assert keep_freed_cpu_memory()
+    assert (MMAP_THRESHOLD_MAX, TRIM_THRESHOLD) == (32 * 1024 * 1024, 1 << 30)

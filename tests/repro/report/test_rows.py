@@ -190,3 +190,12 @@ def test_a_key_set_on_the_command_line_is_a_setting_even_when_constant(tmp_path,
     for lr, sweep in sweeps.items():
         md = (sweep / "report" / f"{sweep.name}.md").read_text()
         assert "| source | optim.lr | data |" in md and f"| **ours** | {lr} | USPS |" in md
+
+
+def test_a_run_without_test_digits_averages_no_test_misses(lr_sweep):
+    """collect marks a validation run's missing test count -1; the mean must not turn that into "-1.0 misses"."""
+    runs, skipped = resolve(*collect([lr_sweep]))
+    summary = summarise(runs.assign(test_misses=-1)).set_index("row")
+    assert summary["test_misses_mean"].isna().all()
+    mixed = summarise(runs.assign(test_misses=[-1, 10, 20, 30][: len(runs)])).set_index("row")
+    assert mixed["test_misses_mean"].dropna().tolist() != [] and (mixed["test_misses_mean"].dropna() >= 10).all()
