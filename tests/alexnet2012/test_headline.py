@@ -41,7 +41,7 @@ def test_cudaconvnet_rows(tmp_path):
     pct18 = got["cuda-convnet `layers-18pct`: test error %"]
     assert status(pct18) == "shortened" and pct18.shortened == "30 passes, run `layers-18pct-shortened`"
     pct11 = got["cuda-convnet `layers-conv-local-11pct`: test error %"]
-    assert pct11.values == () and status(pct11) == "owed to a GPU" and "cifar10_gpu_runs.sh 11pct" in pct11.note
+    assert pct11.values == () and status(pct11) == "owed to a GPU" and "experiment=cc_conv_local_11pct trainer.device=cuda" in pct11.note
     # A run off by more than the stated precision, on one seed: a gap.
     other = tmp_path / "other" / "cc"
     run(other / "0_layers-80sec_seed0", "layers-80sec", "cudaconvnet_cifar10", val=26.6)
