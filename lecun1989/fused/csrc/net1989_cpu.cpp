@@ -174,6 +174,23 @@ inline void adamw_update(float* __restrict p, float* __restrict m, float* __rest
 }
 
 // w.gw2[uv] = sum_t d2[t] * patch_uv[t] for H2 map m's k-th input map: its 25 weight gradients.
+// H1 map c's deltas from its 5x5 taps' per-H2-unit sums (w.dq), the stride-2 convolution's
+// transpose: shared by the gradient sweep and the Gauss-Newton sweep (same order of additions).
+inline void scatter_taps_to_h1(const Work& w, int c, float* d1) {
+    for (int u = 0; u < KS; ++u)
+      for (int v = 0; v < KS; ++v) {
+        const float* row = &w.dq[(c * KK + u * KS + v) * N2];
+        for (int i = 0; i < S2; ++i) {
+          int y = 2 * i + u - 2;
+          if (y < 0 || y >= S1) continue;
+          for (int j = 0; j < S2; ++j) {
+            int xx = 2 * j + v - 2;
+            if (xx >= 0 && xx < S1) d1[y * S1 + xx] += row[i * S2 + j];
+          }
+        }
+      }
+}
+
 inline void h2_weight_grad(const Net& n, Work& w, const float* __restrict d2, int m, int k) {
   const float* __restrict qt = &w.qt[(size_t)n.idx[m * n.K + k] * N2 * QT];
   float* __restrict g = w.gw2;
@@ -344,18 +361,7 @@ float step(const Net& n, Work& w, const float* x, int label, const Options& o, c
   std::fill(w.d1.begin(), w.d1.end(), 0.f);
   for (int c = 0; c < n.M1; ++c) {
     float* d1 = &w.d1[c * N1];
-    for (int u = 0; u < KS; ++u)
-      for (int v = 0; v < KS; ++v) {
-        const float* row = &w.dq[(c * KK + u * KS + v) * N2];
-        for (int i = 0; i < S2; ++i) {
-          int y = 2 * i + u - 2;
-          if (y < 0 || y >= S1) continue;
-          for (int j = 0; j < S2; ++j) {
-            int xx = 2 * j + v - 2;
-            if (xx >= 0 && xx < S1) d1[y * S1 + xx] += row[i * S2 + j];
-          }
-        }
-      }
+    scatter_taps_to_h1(w, c, d1);
     const float* h = &w.h1[c * N1];
     for (int t = 0; t < N1; ++t) d1[t] *= act.df(h[t]);
   }
@@ -506,18 +512,7 @@ void gauss_newton_one(const Net& n, Work& w, const float* x, const Options& o, f
   std::fill(w.d1.begin(), w.d1.end(), 0.f);
   for (int c = 0; c < n.M1; ++c) {
     float* d1 = &w.d1[c * N1];
-    for (int u = 0; u < KS; ++u)
-      for (int v = 0; v < KS; ++v) {
-        const float* row = &w.dq[(c * KK + u * KS + v) * N2];
-        for (int i = 0; i < S2; ++i) {
-          int y = 2 * i + u - 2;
-          if (y < 0 || y >= S1) continue;
-          for (int j = 0; j < S2; ++j) {
-            int xx = 2 * j + v - 2;
-            if (xx >= 0 && xx < S1) d1[y * S1 + xx] += row[i * S2 + j];
-          }
-        }
-      }
+    scatter_taps_to_h1(w, c, d1);
     const float* hh = &w.h1[c * N1];
     for (int t = 0; t < N1; ++t) {
       const float f = act.df(hh[t]);
