@@ -5,6 +5,7 @@
     python bench/cifar_step.py --threads 2            # every row on 2 threads
     python bench/cifar_step.py --compile              # also rows through torch.compile (first step = compile time)
     python bench/cifar_step.py --only fig1_relu       # the rows whose name contains this text
+    python bench/cifar_step.py --no-ceiling           # without the convolutions-alone rows
 
 Each row is one worker process (this script with --worker) that runs the real training path
 (Hydra config -> recipe -> build_task -> repro.train.fit) on synthetic uint8 32x32 images held in
@@ -15,7 +16,9 @@ row this working tree. All workers start, take their warm-up steps (not timed; a
 first step is its compile time), then wait: the driver lets one at a time run its timed steps, in
 turn, round after round, in alternating order. A shared, busy CPU drifts, so each row's ratio is
 the median over rounds of its images/s over the same net's before-row in the same round; images/s
-and s per step are medians. Absolute numbers hold only for the hardware named in the output, and
+and s per step are medians. A third row per net times its convolutions alone (forward and backward
+at the after-step's shapes and calls): its ratio bounds what any change that keeps the
+convolutions' arithmetic can reach, and the steal time beside the load says how busy the host was. Absolute numbers hold only for the hardware named in the output, and
 the load average recorded beside them says how busy it was.
 """
 
@@ -38,6 +41,10 @@ BASELINE = "9eede98"  # the last commit before issue 32's speed work (the Figure
 EXPERIMENT = {"cc_fig1_relu": "figure1", "cc_fig1_tanh": "figure1", "cc_layers_18pct": "cc_layers_18pct"}
 # The variants: (label, tree, extra overrides). "before" is the baseline of each net's ratios.
 ROWS = [("before", "baseline", []), ("after", "current", [])]
+# The ceiling: the net's convolutions alone (forward and backward, the shapes, memory order and
+# oneDNN calls of the "after" step, nothing else). Its ratio to the before-row is the most any
+# change that leaves the convolutions' arithmetic as it is could reach.
+CEILING = ("convolutions alone (ceiling)", "current", [])
 MARK = "@cifar_step "  # a worker's report lines start with this
 COMPILED = ("after, torch.compile", "current", ["trainer.compile=true"])
 
@@ -83,6 +90,8 @@ def worker(args) -> int:
     data = ImageData("synthetic", train, train, torch.arange(len(images)), torch.arange(8), stats, 10,
                      train.class_names)
     built = build_task(recipe, data, 0)
+    if args.convs_only:
+        return convolutions_alone(built.trained, args)
     built.task.eval_sets, built.task.final_eval_sets, built.task.finish = {}, {}, None
     clock = {"start": time.perf_counter()}
 
@@ -104,6 +113,44 @@ def worker(args) -> int:
     return 0
 
 
+def convolutions_alone(model, args) -> int:
+    """The worker of the ceiling row: each convolution of ``model`` on the input it gets in a training
+    forward (captured once), forward and backward (the input's gradient where the step needs one, as
+    in the step: not for the images), in the same report protocol as the training rows."""
+    import torch
+    from torch import nn
+
+    captured = []
+    hooks = [m.register_forward_hook(lambda m, inp, out: captured.append((m, inp[0].detach(), out.detach())))
+             for m in model.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        model(torch.randn(128, 3, 32, 32, generator=torch.Generator().manual_seed(0)))
+    for hook in hooks:
+        hook.remove()
+    if not captured:
+        raise SystemExit("error: the net has no convolution layers")
+    grads = [torch.randn_like(out) for _, _, out in captured]
+    inputs = [x.requires_grad_(i > 0) for i, (_, x, _) in enumerate(captured)]
+
+    def step() -> None:
+        for (conv, _, _), x, g in zip(captured, inputs, grads):
+            conv.zero_grad(set_to_none=True)
+            x.grad = None
+            conv(x).backward(g)
+
+    start = time.perf_counter()
+    for _ in range(args.warmup):
+        step()
+    print(MARK + json.dumps({"warmup_s": time.perf_counter() - start}), flush=True)
+    for _ in range(args.rounds):
+        sys.stdin.readline()  # wait for our turn
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        print(MARK + json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+    return 0
+
+
 # ----------------------------------------------------------------------------- driver
 
 
@@ -115,10 +162,45 @@ def baseline_tree(commit: str, into: Path) -> Path:
     return into
 
 
+def cpu_times() -> list[int]:
+    """The machine's CPU time counters (/proc/stat's first line; empty where there is none)."""
+    try:
+        return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return []
+
+
+def steal_share(before: list[int], after: list[int]) -> float | None:
+    """The share of all CPU time the hypervisor gave to other machines between two ``cpu_times``
+    (the 8th counter, steal): on a virtual machine the noise a busy host adds to every row."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    total = sum(a - b for a, b in zip(after, before))
+    return (after[7] - before[7]) / total if total > 0 else None
+
+
+def contention(threads: int, load_start: float, load_end: float, loads: list[float], steal: float | None,
+               wall: float) -> str:
+    """What else the machine ran while the bench did, from the numbers (never a fixed sentence)."""
+    cores = os.cpu_count() or 1
+    busy = max(loads + [load_start, load_end]) > threads + 1  # the bench itself keeps ~threads busy
+    text = (f"**Contention:** 1-minute load average {load_start:.2f} at the start, {load_end:.2f} at the end, "
+            f"{min(loads):.2f}-{max(loads):.2f} after the rounds (the bench itself keeps about {threads} of "
+            f"the {cores} cores busy); ")
+    text += "steal time (CPU the host gave to other machines): " + (
+        "not available; " if steal is None else f"{100 * steal:.1f}% of all CPU time; ")
+    text += f"the bench took {wall / 60:.1f} min. "
+    if busy or (steal is not None and steal > 0.02):
+        return text + ("Other work shared the cores: absolute images/s are depressed and noisy; the same-round "
+                       "ratios are the result.")
+    return text + "The machine was otherwise idle."
+
+
 def start(label: str, model: str, root: Path, overrides: list[str], args) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--root", str(root), "--model", model,
            "--threads", str(args.threads), "--steps", str(args.steps), "--rounds", str(args.rounds),
-           "--warmup", str(args.warmup), *[f"--override={o}" for o in overrides]]
+           "--warmup", str(args.warmup), *[f"--override={o}" for o in overrides],
+           *(["--convs-only"] if label == CEILING[0] else [])]
     env = {**os.environ, "PYTHONPATH": str(root)}
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     return {"variant": f"{model}, {label}", "model": model, "label": label, "overrides": " ".join(overrides),
@@ -144,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads in every row")
     parser.add_argument("--baseline", default=BASELINE, help="the commit whose code the before-rows run")
     parser.add_argument("--compile", action="store_true", help="add the torch.compile rows")
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                        help="leave out the convolutions-alone rows")
     parser.add_argument("--only", default=None, help="only the nets whose name contains this text")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
     parser.add_argument("--name", default="cifar_step", help="output file stem")
@@ -152,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--model", default="", help=argparse.SUPPRESS)
     parser.add_argument("--override", dest="overrides", action="append", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--convs-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if min(args.rounds, args.steps, args.warmup, args.threads) < 1:
         parser.error("--rounds, --steps, --warmup and --threads must be >= 1")
@@ -169,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     nets = [m for m in EXPERIMENT if not args.only or args.only in m]
     if not nets:
         parser.error(f"--only {args.only!r} matches none of {list(EXPERIMENT)}")
-    variants = ROWS + ([COMPILED] if args.compile else [])
-    load_start, t_start = os.getloadavg(), time.perf_counter()
+    variants = ROWS + ([COMPILED] if args.compile else []) + ([CEILING] if args.ceiling else [])
+    load_start, cpu_start, t_start = os.getloadavg(), cpu_times(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"baseline": baseline_tree(args.baseline, Path(tmp)), "current": ROOT}
         rows = [start(label, m, trees[tree], overrides, args) for m in nets for label, tree, overrides in variants]
@@ -194,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                 if row["proc"].poll() is None:
                     row["proc"].kill()
                     row["proc"].wait()
-    load_end, wall = os.getloadavg(), time.perf_counter() - t_start
+    load_end, steal, wall = os.getloadavg(), steal_share(cpu_start, cpu_times()), time.perf_counter() - t_start
 
     out = []
     for row in rows:
@@ -217,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
 
     frame = pd.DataFrame(out).assign(hardware=hardware, torch=torch.__version__, baseline=args.baseline,
                                      git_commit=commit, load_start=round(load_start[0], 2),
-                                     load_end=round(load_end[0], 2), measured_at=stamp)
+                                     load_end=round(load_end[0], 2),
+                                     steal_share=None if steal is None else round(steal, 4), measured_at=stamp)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / f"{args.name}.csv", frame.to_csv(index=False, lineterminator="\n"))
     md_rows = [[r["variant"], r["threads"], f"{r['steps_timed']} x {r['rounds']}", f"{r['images_per_s']:,.1f}",
@@ -229,13 +315,13 @@ def main(argv: list[str] | None = None) -> int:
           f"\"before\" runs the code of commit `{args.baseline}`, \"after\" this tree. Synthetic uint8 32x32 images "
           "in memory through the real training path (whole images minus the mean image, forward, loss, backward, "
           "per-layer SGD), batch 128, fp32. Every row is its own process; after the warm-up they take turns, one "
-          "row's timed steps at a time, in alternating order each round. Ratios: the median over rounds of the "
-          "row's images/s over its net's before-row in the same round (min-max in brackets); images/s and s per "
-          "step are medians. The warm-up column is the first steps' wall time (a compiled row's compile time).\n\n"
-          f"**Contention:** the 2 cores were shared with other work throughout (a background training run and "
-          f"other jobs): 1-minute load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end, "
-          f"{min(loads):.2f}-{max(loads):.2f} after the rounds; the bench took {wall / 60:.1f} min. Absolute "
-          "images/s are depressed and noisy; the same-round ratios are the result.\n\n"
+          "row's timed steps at a time, in alternating order each round. The \"convolutions alone\" row times "
+          "only the net's convolutions (forward, and backward as the step needs it) at the after-step's shapes, "
+          "memory order and calls: its ratio is the ceiling of any change that leaves their arithmetic as it is. "
+          "Ratios: the median over rounds of the row's images/s over its net's before-row in the same round "
+          "(min-max in brackets); images/s and s per step are medians. The warm-up column is the first steps' "
+          "wall time (a compiled row's compile time).\n\n"
+          + contention(args.threads, load_start[0], load_end[0], loads, steal, wall) + "\n\n"
           + table(["variant", "threads", "steps timed x rounds", "train images/s", "s per step",
                    "ratio to before", "warm-up s"], md_rows))
     write_text_atomic(args.out / f"{args.name}.md", md)

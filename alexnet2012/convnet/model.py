@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alexnet2012.ops import OpsConfig, make
-from alexnet2012.ops.fusion import activate
+from alexnet2012.ops.fusion import RELU_EPILOGUE, activate
 
 from .locally_connected import LocallyConnected2d
 from .norms import SameMapResponseNorm, cross_map_norm
@@ -218,13 +218,43 @@ class ConvNet(nn.Module):
                 self.norms[layer.name] = nn.BatchNorm2d(shape[0])
             if len(shape) == 3:
                 c, s = shape[0], shape[1]
+        self.neuron_after_pool = self._neurons_moved_past_max_pools()
+
+    def _neurons_moved_past_max_pools(self) -> frozenset[str]:
+        """The conv layers whose neuron runs after the max pooling that follows them instead (issue 32),
+        on a quarter of the elements (3x3 windows, stride 2). Both neurons are non-decreasing, so
+        f(maxpool(x)) = maxpool(f(x)):
+        - ReLU: the same maxima at the same positions (a tie among positive values is the same tie; an
+          all-non-positive window gives 0 and no gradient either way): the same fp32 values and
+          gradients, bit for bit;
+        - tanh: the same function; in fp32 the pooled value is tanh of the window's largest input, and
+          its gradient goes to that input, where pooling after tanh may pick another input whose tanh
+          rounded to the same float (or one ulp above it): results within float rounding of each other,
+          the moved form the closer one to exact arithmetic's (fp64 to 1e-12, tests/alexnet2012/convnet).
+        Only torch's ReLU and tanh: a custom conv applies its ReLU in its own epilogue, and a batchnorm
+        between the conv and its neuron keeps the neuron in place."""
+        moved = set()
+        for layer, after in zip(self.layers, self.layers[1:]):
+            neuron = self.neurons[layer.name]
+            if (layer.type == "conv" and after.type == "pool" and after.pool == "max"
+                    and layer.name not in self.norms and type(neuron) in (nn.ReLU, nn.Tanh)
+                    and not isinstance(self.blocks[layer.name], RELU_EPILOGUE)):
+                moved.add(layer.name)
+        return frozenset(moved)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.layers) - 1
+        moved = None  # the previous conv's neuron, to run after this max pooling
         for i, layer in enumerate(self.layers):
             block, neuron = self.blocks[layer.name], self.neurons[layer.name]
             if layer.type == "pool":
-                x = neuron(self._pool(layer, block, x))
+                x = self._pool(layer, block, x)
+                if moved is not None:
+                    # torch's pooling saves its input, not its output: a ReLU may overwrite it in place
+                    x = F.relu_(x) if type(moved) is nn.ReLU and type(block) is nn.MaxPool2d else moved(x)
+                x, moved = neuron(x), None
+            elif layer.name in self.neuron_after_pool:
+                x, moved = block(x), neuron
             elif layer.name in self.norms:
                 x = neuron(self.norms[layer.name](block(x)))
             elif layer.type in WEIGHTED:

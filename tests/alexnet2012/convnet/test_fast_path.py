@@ -4,6 +4,7 @@ without the gather. Values and gradients on a fixed batch, against the former fo
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -171,3 +172,37 @@ def test_glibc_accepts_the_freed_memory_thresholds():
 
     assert keep_freed_cpu_memory()
     assert (MMAP_THRESHOLD_MAX, TRIM_THRESHOLD) == (32 * 1024 * 1024, 1 << 30)
+
+
+@pytest.mark.parametrize("name,moved", [("cc_fig1_relu", {"conv1"}), ("cc_fig1_tanh", {"conv1"}),
+                                        ("cc_layers_18pct", set())])
+def test_a_conv_s_neuron_moves_past_the_max_pool_after_it_with_the_same_results(name, moved):
+    """relu(maxpool(x)) is maxpool(relu(x)) with the same maxima and positions: fp32 values and
+    gradients bit for bit. tanh: the same function (fp64 to 1e-12), fp32 within rounding. 18pct
+    already pools before its ReLU; a batchnorm between conv and neuron keeps the neuron in place."""
+    r = recipe(name)
+    model = build_convnet(r.model, 0)
+    assert model.neuron_after_pool == moved
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(p.numel()))
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(8, 3, 32, 32, generator=g) * 60, torch.randint(0, 10, (8,), generator=g)
+    results = {}
+    for dtype in (torch.float32, torch.float64):
+        model.to(dtype)
+        for where in ("moved", "in place"):
+            model.neuron_after_pool = frozenset(moved) if where == "moved" else frozenset()
+            results[dtype, where] = loss_and_grads(model, model, x.to(dtype), y)
+    (out, grads), (ref_out, ref) = results[torch.float32, "moved"], results[torch.float32, "in place"]
+    (out64, grads64), (ref_out64, ref64) = results[torch.float64, "moved"], results[torch.float64, "in place"]
+    torch.testing.assert_close(out64, ref_out64, rtol=1e-12, atol=1e-12)
+    for n in ref64:
+        torch.testing.assert_close(grads64[n], ref64[n], rtol=1e-10, atol=1e-12 * ref64[n].abs().max().item(), msg=n)
+    if name == "cc_fig1_relu":
+        assert torch.equal(out, ref_out) and all(torch.equal(grads[n], ref[n]) for n in ref)
+    else:
+        torch.testing.assert_close(out, ref_out, rtol=1e-4, atol=1e-5)
+        for n in ref:
+            torch.testing.assert_close(grads[n], ref[n], rtol=1e-4, atol=1e-5 * ref[n].abs().max().item(), msg=n)
+    assert build_convnet(dataclasses.replace(r.model, batchnorm=True), 0).neuron_after_pool == frozenset()
