@@ -18,8 +18,9 @@ turn, round after round, in alternating order. A shared, busy CPU drifts, so eac
 the median over rounds of its images/s over the same net's before-row in the same round; images/s
 and s per step are medians. A third row per net times its convolutions alone (forward and backward
 at the after-step's shapes and calls): its ratio bounds what any change that keeps the
-convolutions' arithmetic can reach, and the steal time beside the load says how busy the host was. Absolute numbers hold only for the hardware named in the output, and
-the load average recorded beside them says how busy it was.
+convolutions' arithmetic can reach. Absolute numbers hold only for the hardware named in the
+output; the CPU time other processes and (on a virtual machine) other machines took meanwhile,
+recorded beside them, says how busy it was.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ ROWS = [("before", "baseline", []), ("after", "current", [])]
 # oneDNN calls of the "after" step, nothing else). Its ratio to the before-row is the most any
 # change that leaves the convolutions' arithmetic as it is could reach.
 CEILING = ("convolutions alone (ceiling)", "current", [])
+SHARED = 0.05  # above this share of CPU time to others (processes or steal), the table says the cores were shared
 MARK = "@cifar_step "  # a worker's report lines start with this
 COMPILED = ("after, torch.compile", "current", ["trainer.compile=true"])
 
@@ -170,30 +172,44 @@ def cpu_times() -> list[int]:
         return []
 
 
-def steal_share(before: list[int], after: list[int]) -> float | None:
-    """The share of all CPU time the hypervisor gave to other machines between two ``cpu_times``
-    (the 8th counter, steal): on a virtual machine the noise a busy host adds to every row."""
+def own_cpu_seconds() -> float:
+    """CPU seconds used by this process and its finished (waited-for) workers."""
+    import resource
+
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def shares(before: list[int], after: list[int], own_seconds: float) -> tuple[float | None, float | None]:
+    """Between two ``cpu_times``: the share of all CPU time that other processes on this machine used
+    (busy time less the bench's own ``own_seconds``) and the share the hypervisor gave to other
+    machines (steal, the 8th counter: on a virtual machine, the noise a busy host adds to every row)."""
     if len(before) < 8 or len(after) < 8:
-        return None
-    total = sum(a - b for a, b in zip(after, before))
-    return (after[7] - before[7]) / total if total > 0 else None
+        return None, None
+    delta = [a - b for a, b in zip(after, before)]
+    total = sum(delta[:8])  # guest time is already counted in user time
+    if total <= 0:
+        return None, None
+    busy = total - delta[3] - delta[4] - delta[7]  # less idle, iowait and steal
+    others = max(0.0, busy - own_seconds * os.sysconf("SC_CLK_TCK")) / total
+    return others, delta[7] / total
 
 
-def contention(threads: int, load_start: float, load_end: float, loads: list[float], steal: float | None,
-               wall: float) -> str:
+def contention(load_start: float, load_end: float, others: float | None, steal: float | None, wall: float) -> str:
     """What else the machine ran while the bench did, from the numbers (never a fixed sentence)."""
-    cores = os.cpu_count() or 1
-    busy = max(loads + [load_start, load_end]) > threads + 1  # the bench itself keeps ~threads busy
-    text = (f"**Contention:** 1-minute load average {load_start:.2f} at the start, {load_end:.2f} at the end, "
-            f"{min(loads):.2f}-{max(loads):.2f} after the rounds (the bench itself keeps about {threads} of "
-            f"the {cores} cores busy); ")
-    text += "steal time (CPU the host gave to other machines): " + (
-        "not available; " if steal is None else f"{100 * steal:.1f}% of all CPU time; ")
-    text += f"the bench took {wall / 60:.1f} min. "
-    if busy or (steal is not None and steal > 0.02):
+    def pct(share: float | None) -> str:
+        return "not available" if share is None else f"{100 * share:.1f}%"
+
+    text = (f"**Contention:** of all CPU time while the bench ran, other processes on this machine used "
+            f"{pct(others)} and the host gave {pct(steal)} to other machines (steal); 1-minute load average "
+            f"{load_start:.2f} before the bench, {load_end:.2f} at its end (its own workers included); it took "
+            f"{wall / 60:.1f} min. ")
+    if others is None or steal is None:
+        return text + "Without /proc/stat the bench cannot tell how idle the machine was."
+    if max(others, steal) > SHARED:
         return text + ("Other work shared the cores: absolute images/s are depressed and noisy; the same-round "
                        "ratios are the result.")
-    return text + "The machine was otherwise idle."
+    return text + "The machine was otherwise close to idle."
 
 
 def start(label: str, model: str, root: Path, overrides: list[str], args) -> dict:
@@ -255,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     if not nets:
         parser.error(f"--only {args.only!r} matches none of {list(EXPERIMENT)}")
     variants = ROWS + ([COMPILED] if args.compile else []) + ([CEILING] if args.ceiling else [])
-    load_start, cpu_start, t_start = os.getloadavg(), cpu_times(), time.perf_counter()
+    load_start, cpu_start, own_start = os.getloadavg(), cpu_times(), own_cpu_seconds()
+    t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"baseline": baseline_tree(args.baseline, Path(tmp)), "current": ROOT}
         rows = [start(label, m, trees[tree], overrides, args) for m in nets for label, tree, overrides in variants]
@@ -279,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
                 if row["proc"].poll() is None:
                     row["proc"].kill()
                     row["proc"].wait()
-    load_end, steal, wall = os.getloadavg(), steal_share(cpu_start, cpu_times()), time.perf_counter() - t_start
+    load_end, wall = os.getloadavg(), time.perf_counter() - t_start
+    others, steal = shares(cpu_start, cpu_times(), own_cpu_seconds() - own_start)
 
     out = []
     for row in rows:
@@ -303,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     frame = pd.DataFrame(out).assign(hardware=hardware, torch=torch.__version__, baseline=args.baseline,
                                      git_commit=commit, load_start=round(load_start[0], 2),
                                      load_end=round(load_end[0], 2),
+                                     others_share=None if others is None else round(others, 4),
                                      steal_share=None if steal is None else round(steal, 4), measured_at=stamp)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / f"{args.name}.csv", frame.to_csv(index=False, lineterminator="\n"))
@@ -321,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
           "Ratios: the median over rounds of the row's images/s over its net's before-row in the same round "
           "(min-max in brackets); images/s and s per step are medians. The warm-up column is the first steps' "
           "wall time (a compiled row's compile time).\n\n"
-          + contention(args.threads, load_start[0], load_end[0], loads, steal, wall) + "\n\n"
+          + contention(load_start[0], load_end[0], others, steal, wall) + "\n\n"
           + table(["variant", "threads", "steps timed x rounds", "train images/s", "s per step",
                    "ratio to before", "warm-up s"], md_rows))
     write_text_atomic(args.out / f"{args.name}.md", md)

@@ -1,9 +1,10 @@
-"""bench/cifar_step.py's account of what else ran beside it: numbers from /proc/stat and the load,
+"""bench/cifar_step.py's account of what else ran beside it: numbers from /proc/stat and getrusage,
 never a fixed sentence (the former text said "shared with other work" whatever it measured)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,22 +17,26 @@ def bench():
     return module
 
 
-def test_steal_share_is_the_steal_counter_s_part_of_all_cpu_time():
+def test_shares_split_busy_time_into_the_bench_s_others_and_steal():
     b = bench()
-    before = [100, 0, 50, 1000, 0, 0, 0, 10, 0, 0]
-    after = [400, 0, 80, 1500, 0, 0, 0, 30, 0, 0]  # 300 + 30 + 500 + 20 = 850 ticks, 20 of them stolen
-    assert abs(b.steal_share(before, after) - 20 / 850) < 1e-12
-    assert b.steal_share([], after) is None and b.steal_share(before, before) is None
+    hz = os.sysconf("SC_CLK_TCK")
+    before = [100, 0, 50, 1000, 5, 0, 0, 10, 0, 0]
+    # 850 ticks: 330 busy (user + system), 500 idle, 20 stolen; the bench used 200 ticks' worth itself
+    after = [400, 0, 80, 1500, 5, 0, 0, 30, 0, 0]
+    others, steal = b.shares(before, after, own_seconds=200 / hz)
+    assert abs(others - 130 / 850) < 1e-12 and abs(steal - 20 / 850) < 1e-12
+    assert b.shares(before, after, own_seconds=10_000.0)[0] == 0.0  # never below zero
+    assert b.shares([], after, 0.0) == (None, None) and b.shares(before, before, 0.0) == (None, None)
     counters = b.cpu_times()
     assert counters == [] or (len(counters) >= 8 and all(v >= 0 for v in counters))
+    assert b.own_cpu_seconds() > 0
 
 
 def test_contention_says_idle_or_shared_from_the_numbers():
     b = bench()
-    idle = b.contention(1, 0.8, 1.1, [1.0, 1.2], 0.001, 300.0)
-    assert "otherwise idle" in idle and "0.1% of all CPU time" in idle and "5.0 min" in idle
-    loaded = b.contention(1, 8.3, 9.1, [7.5, 9.3], 0.0, 600.0)
-    assert "Other work shared the cores" in loaded and "7.50-9.30" in loaded
-    stolen = b.contention(2, 2.0, 2.1, [2.0, 2.2], 0.05, 60.0)
-    assert "Other work shared the cores" in stolen and "5.0% of all CPU time" in stolen
-    assert "not available" in b.contention(1, 0.5, 0.5, [0.5], None, 60.0)
+    idle = b.contention(0.8, 2.1, 0.012, 0.001, 300.0)
+    assert "close to idle" in idle and "used 1.2%" in idle and "0.1% to other machines" in idle and "5.0 min" in idle
+    assert "Other work shared the cores" in b.contention(8.3, 9.1, 0.61, 0.0, 600.0)
+    stolen = b.contention(0.5, 2.1, 0.01, 0.08, 60.0)
+    assert "Other work shared the cores" in stolen and "8.0% to other machines" in stolen
+    assert "cannot tell" in b.contention(0.5, 0.5, None, None, 60.0)
