@@ -18,7 +18,7 @@ from repro.report.headline import NO_DATA, NOT_YET, OWED_TO_GPU, EraHeadline, He
 from repro.train.record import DivergedRun, RecordError, read_metrics
 
 from .cudaconvnet import TABLE as CUDACONVNET, _published
-from .figure1 import epochs_to
+from .figure1 import epochs_to, seed_ratios, summary
 from .published import ALEXNET_2012, CUDACONVNET_CIFAR10
 
 CIFAR10 = "CIFAR-10 (50,000 train / 10,000 test images)"
@@ -68,41 +68,33 @@ def cudaconvnet_rows(records) -> list[HeadlineRow]:
 
 
 def figure1_row(records, sweeps: list[Path]) -> HeadlineRow:
-    """tanh / ReLU epochs to 25% training error, one ratio per seed with both nets finished."""
+    """tanh / ReLU epochs to 25% training error, one ratio per seed with both nets finished; where tanh
+    never got there in some seed, the mean over seeds is a lower bound (figure1.summary)."""
     mine = [r for r in records if r[0].name.startswith("figure1")]
-    epochs: dict[tuple[str, int], tuple[int | None, int]] = {}
-    for _, path, m in mine:
+    runs, by_seed = [], {}
+    for record in mine:
+        _, path, m = record
         try:
             curve = pd.read_csv(path / "history.csv").set_index("pass")["train_error"]
         except (OSError, KeyError, ValueError):
             continue
-        net = "relu" if "relu" in m["name"] else "tanh" if "tanh" in m["name"] else None
-        if net:
-            epochs[(net, int(m.get("seed") or 0))] = (epochs_to(curve), int(m["passes"]))
-    ratios, bounds, used = [], [], []
-    for (net, seed), (relu_at, _) in sorted(epochs.items()):
-        if net != "relu" or (("tanh", seed) not in epochs) or not relu_at:
-            continue
-        tanh_at, tanh_passes = epochs[("tanh", seed)]
-        if tanh_at:
-            ratios.append(tanh_at / relu_at)
-        else:  # tanh never got there within its cap: only a lower bound
-            bounds.append(tanh_passes / relu_at)
-        used += [r for r in mine if int(r[2].get("seed") or 0) == seed]
+        seed = int(m.get("seed") or 0)
+        runs.append((m["name"], seed, epochs_to(curve), int(m["passes"])))
+        by_seed.setdefault(seed, []).append(record)
+    ratios = seed_ratios(runs)
+    used = [r for ratio in ratios for r in by_seed[ratio.seed]]
     link = f"alexnet2012/{mine[0][0].name}.md" if mine else ""
     common = {"data": CIFAR10, "hardware": _hardware(used), "link": link if used else "", "digits": 1}
     number = "AlexNet 2012, Figure 1: tanh / ReLU epochs to 25% train error"
     source = "Krizhevsky et al. 2012, section 3.1, Figure 1"
     published = f"{ALEXNET_2012['figure1_ratio']:.0f}"
-    if bounds and not ratios:
-        n = len(bounds)
-        return HeadlineRow(number, source, published,
-                           ours_text=f"more than {min(bounds):.1f} ({n} seed{'s' if n != 1 else ''}; tanh still "
-                                     "above 25% at its cap)",
-                           bound=min(bounds), shortened="tanh still above 25% at its cap", **common)
+    if any(r.is_bound for r in ratios):
+        return HeadlineRow(number, source, published, ours_text=summary(ratios),
+                           bound=sum(r.value for r in ratios) / len(ratios),
+                           shortened="tanh still above 25% at its cap", **common)
     started = any(find_run_dirs([s]) for s in sweeps if s.name.startswith("figure1"))
     note = "" if ratios else ("runs started, none finished yet: in progress or interrupted" if started else "")
-    return HeadlineRow(number, source, published, tuple(ratios), note=note, **common)
+    return HeadlineRow(number, source, published, tuple(r.value for r in ratios), note=note, **common)
 
 
 def ilsvrc_rows(records) -> list[HeadlineRow]:

@@ -86,6 +86,22 @@ def test_figure1_bound_at_or_above_the_claim_is_reproduced(tmp_path):
     assert row.bound == 6.5 and status(row) == "reproduced"
 
 
+def test_figure1_over_seeds_with_one_bound_is_a_bound_on_the_mean(tmp_path):
+    fig = tmp_path / "runs" / "figure1"
+    run(fig / "0_fig1-relu_seed0", "fig1-relu", "figure1", train_curve=[60, 24.9])
+    run(fig / "1_fig1-tanh_seed0", "fig1-tanh", "figure1", train_curve=[70] * 15 + [24.0])  # 16 / 2 = 8
+    run(fig / "s1" / "0_fig1-relu_seed1", "fig1-relu", "figure1", train_curve=[60, 24.9], seed=1)
+    run(fig / "s1" / "1_fig1-tanh_seed1", "fig1-tanh", "figure1", train_curve=[70] * 10, seed=1)  # > 10 / 2 = 5
+    row = rows([fig], tmp_path)["AlexNet 2012, Figure 1: tanh / ReLU epochs to 25% train error"]
+    # The true mean is at least (8 + 5) / 2: at or above the paper's 6.
+    assert row.bound == 6.5 and row.ours_text.startswith("more than 6.5 (mean of 2 seeds, 5.0-8.0;")
+    assert status(row) == "reproduced"
+    run(fig / "s2" / "0_fig1-relu_seed2", "fig1-relu", "figure1", train_curve=[60, 24.9], seed=2)
+    run(fig / "s2" / "1_fig1-tanh_seed2", "fig1-tanh", "figure1", train_curve=[70] * 3 + [24.0], seed=2)  # 2
+    row = rows([fig], tmp_path)["AlexNet 2012, Figure 1: tanh / ReLU epochs to 25% train error"]
+    assert row.bound == 5.0 and status(row) == "shortened"  # (8 + 5 + 2) / 3: a longer run might still get there
+
+
 def test_ilsvrc_has_no_data_here(tmp_path):
     got = rows([], tmp_path)
     top1, top5 = got["AlexNet 2012: ILSVRC-2012 top-1 error %"], got["AlexNet 2012: ILSVRC-2012 top-5 error %"]

@@ -10,14 +10,14 @@ from repro.cli import main
 from repro.train.record import RunDir, write_metrics
 
 
-def run_record(path, name, train_errors):
+def run_record(path, name, train_errors, seed=0):
     path.mkdir(parents=True)
-    (path / "config.yaml").write_text("seed: 0\n")
+    (path / "config.yaml").write_text(f"seed: {seed}\n")
     lines = ["pass,train_error,val_error"] + [f"{i},{e},{e + 5}" for i, e in enumerate(train_errors, 1)]
     (path / "history.csv").write_text("\n".join(lines) + "\n")
     write_metrics(RunDir(path), {
         "era": "alexnet2012", "name": name, "table": "figure1", "data": "cifar10", "n_train": 50000,
-        "n_test": 10000, "seed": 0, "passes": len(train_errors), "world_size": 1,
+        "n_test": 10000, "seed": seed, "passes": len(train_errors), "world_size": 1,
         "final": {"val": {"loss": 1.0, "error": train_errors[-1] + 5, "misses": 1, "top5_error": 1.0},
                   "train": {"loss": 1.0, "error": train_errors[-1], "misses": 1, "top5_error": 1.0}},
         "wall_time_s": 120.0, "samples_per_s": 1000.0, "environment": {"hardware": "test cpu"},
@@ -37,7 +37,7 @@ def test_figure1_table_and_plot(tmp_path, capsys):
     md = (out / "alexnet2012" / "figure1.md").read_text()
     assert "| fig1-relu | 0 | 4 | 2 | 15.00 | 20.00 | 2.0 | test cpu |" in md
     assert "| fig1-tanh | 0 | 13 | 12 |" in md
-    assert "**tanh / ReLU epochs to 25%: 6.0** (paper: ~6)" in md
+    assert "**tanh / ReLU epochs to 25%: 6.0 (1 seed)** (paper: ~6)" in md
     assert "Seeds per net: fig1-relu: 1, fig1-tanh: 1. One seed per net: a single draw" in md
     assert (out / "alexnet2012" / "figure1.png").stat().st_size > 5000
     index = (out / "REPORT.md").read_text()
@@ -55,8 +55,26 @@ def test_figure1_gives_a_lower_bound_when_tanh_never_reaches_25(tmp_path):
     out = tmp_path / "results"
     assert main(["report", str(tmp_path / "lecun"), "--run-tables", str(sweep.parent), "--out", str(out)]) == 0
     md = (out / "alexnet2012" / "figure1.md").read_text()
-    assert "**tanh / ReLU epochs to 25%: more than 2.5 (tanh still above 25% after 10 passes)**" in md
+    assert "**tanh / ReLU epochs to 25%: more than 2.5 (1 seed; tanh still above 25% after 10 passes)**" in md
     assert "| fig1-tanh | 0 | 10 | — |" in md
+
+
+def test_figure1_over_seeds_is_the_mean_and_a_bound_where_a_seed_s_tanh_never_got_there(tmp_path):
+    sweep = tmp_path / "alexnet2012" / "runs" / "figure1"
+    run_record(sweep / "0_fig1-relu_seed0", "fig1-relu", [60, 24.9])
+    run_record(sweep / "1_fig1-tanh_seed0", "fig1-tanh", [70] * 9 + [24.0])  # 10 / 2 = 5
+    run_record(sweep / "more" / "0_fig1-relu_seed1", "fig1-relu", [60, 40, 30, 24.9], seed=1)
+    run_record(sweep / "more" / "1_fig1-tanh_seed1", "fig1-tanh", [70] * 12, seed=1)  # > 12 / 4 = 3
+    (tmp_path / "lecun").mkdir()
+    out = tmp_path / "results"
+    assert main(["report", str(tmp_path / "lecun"), "--run-tables", str(sweep.parent), "--out", str(out)]) == 0
+    md = (out / "alexnet2012" / "figure1.md").read_text()
+    assert ("**tanh / ReLU epochs to 25%: more than 4.0 (mean of 2 seeds, 3.0-5.0; tanh still above 25% after 12 "
+            "passes in 1 of them, counted at that cap)** (paper: ~6)") in md
+    assert "| 0 | 2 | 10 | 5.0 |" in md and "| 1 | 4 | not within 12 | more than 3.0 |" in md
+    assert "Seeds per net: fig1-relu: 2, fig1-tanh: 2." in md and "One seed per net" not in md
+    with_seed_1 = [r for r in (out / "alexnet2012" / "figure1.csv").read_text().splitlines() if ",1," in r]
+    assert len(with_seed_1) == 2
 
 
 def test_cudaconvnet_sweep_gets_a_table_beside_the_published_numbers(tmp_path, alexnet_record):

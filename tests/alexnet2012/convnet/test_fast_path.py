@@ -126,7 +126,7 @@ def test_same_map_norm_gradient_is_the_formula_s(size):
     torch.manual_seed(size)
     a = (torch.randn(2, 3, 7, 6, dtype=torch.float64) * 30).requires_grad_()
     norm = SameMapResponseNorm(size, 5e-3, 0.75)
-    assert torch.autograd.gradcheck(norm, (a,))
+    assert torch.autograd.gradcheck(norm, (a,), fast_mode=True)  # random directions: the full Jacobian took seconds
     g = torch.randn(2, 3, 7, 6, dtype=torch.float64)
     (fast,) = torch.autograd.grad(norm(a), a, g)
     (ref,) = torch.autograd.grad(same_map_norm_reference(a, size, 5e-3, 0.75), a, g)
