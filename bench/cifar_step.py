@@ -54,15 +54,15 @@ COMPILED = ("after, torch.compile", "current", ["trainer.compile=true"])
 # ----------------------------------------------------------------------------- worker (one row)
 
 
-def worker(args) -> int:
-    """Build one net from ``args.root``'s code and train it; pause at each round boundary until the
-    driver writes a line on stdin; report each round's seconds as a JSON line on stdout."""
+def synthetic_task(root: Path, model: str, threads: int, images_needed: int, overrides: list[str]):
+    """The real training path of ``model`` from ``root``'s code (Hydra config -> recipe -> build_task) on
+    synthetic uint8 32x32 images in memory, evaluation off: (built task, recipe, config)."""
     os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # as the alexnet2012 command does
-    sys.path.insert(0, str(args.root))
+    sys.path.insert(0, str(root))
     import numpy as np
     import torch
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
@@ -72,29 +72,37 @@ def worker(args) -> int:
     from alexnet2012.datasets import ArrayDataset
     from alexnet2012.recipe import build_task, recipe_from_config
     from alexnet2012.stats import compute_stats
-    from repro.train.loop import fit
-    from repro.train.record import RunDir
 
-    if Path(alexnet2012.__file__).resolve().parents[1] != Path(args.root).resolve():
-        raise SystemExit(f"error: imported {alexnet2012.__file__}, not the code under {args.root}")
-    overrides = [f"experiment={EXPERIMENT[args.model]}", f"model={args.model}", "trainer.device=cpu",
-                 f"trainer.threads={args.threads}", "trainer.batch_size=128", "trainer.epochs=1",
+    if Path(alexnet2012.__file__).resolve().parents[1] != Path(root).resolve():
+        raise SystemExit(f"error: imported {alexnet2012.__file__}, not the code under {root}")
+    overrides = [f"experiment={EXPERIMENT[model]}", f"model={model}", "trainer.device=cpu",
+                 f"trainer.threads={threads}", "trainer.batch_size=128", "trainer.epochs=1",
                  "trainer.progress=false", "trainer.checkpoint_every_steps=0", "data.workers=0", "seed=0",
-                 *args.overrides]
-    with initialize_config_dir(config_dir=str(Path(args.root) / "conf" / "alexnet2012"), version_base="1.3"):
+                 *overrides]
+    with initialize_config_dir(config_dir=str(Path(root) / "conf" / "alexnet2012"), version_base="1.3"):
         cfg = OmegaConf.to_container(compose(config_name="alexnet2012", overrides=overrides), resolve=True)
     recipe = recipe_from_config(cfg)
-    steps = args.warmup + args.rounds * args.steps
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (128 * steps, 32, 32, 3), dtype=np.uint8)
+    images = rng.integers(0, 256, (images_needed, 32, 32, 3), dtype=np.uint8)
     train = ArrayDataset(images, np.arange(len(images)) % 10, [str(k) for k in range(10)])
     stats = compute_stats([torch.from_numpy(images[:256]).permute(0, 3, 1, 2).contiguous()])
     data = ImageData("synthetic", train, train, torch.arange(len(images)), torch.arange(8), stats, 10,
                      train.class_names)
     built = build_task(recipe, data, 0)
+    built.task.eval_sets, built.task.final_eval_sets, built.task.finish = {}, {}, None
+    return built, recipe, cfg
+
+
+def worker(args) -> int:
+    """Build one net from ``args.root``'s code and train it; pause at each round boundary until the
+    driver writes a line on stdin; report each round's seconds as a JSON line on stdout."""
+    steps = args.warmup + args.rounds * args.steps
+    built, recipe, cfg = synthetic_task(args.root, args.model, args.threads, 128 * steps, args.overrides)
     if args.convs_only:
         return convolutions_alone(built.trained, args)
-    built.task.eval_sets, built.task.final_eval_sets, built.task.finish = {}, {}, None
+    from repro.train.loop import fit  # from args.root's code (synthetic_task put it first on the path)
+    from repro.train.record import RunDir
+
     clock = {"start": time.perf_counter()}
 
     def on_step(step: int) -> None:

@@ -40,3 +40,20 @@ def test_contention_says_idle_or_shared_from_the_numbers():
     stolen = b.contention(0.5, 2.1, 0.01, 0.08, 60.0)
     assert "Other work shared the cores" in stolen and "8.0% to other machines" in stolen
     assert "cannot tell" in b.contention(0.5, 0.5, None, None, 60.0)
+
+
+def test_the_profile_sorts_ops_into_kinds_by_name():
+    import importlib.util as util
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec = util.spec_from_file_location("cifar_profile", ROOT / "bench" / "cifar_profile.py")
+    profile = util.module_from_spec(spec)
+    spec.loader.exec_module(profile)
+    assert profile.kind_of("aten::convolution_backward") == "convolution, backward"
+    assert profile.kind_of("aten::mkldnn_convolution") == "convolution, forward"
+    assert profile.kind_of("aten::max_pool2d_with_indices_backward") == "max pooling"
+    assert profile.kind_of("aten::threshold_backward") == profile.kind_of("aten::tanh") == "ReLU / tanh"
+    assert profile.kind_of("Optimizer.step#SGD.step") == "update (SGD, zero_grad)"
+    assert profile.kind_of("aten::fill_") == "fills and copies"
+    assert profile.kind_of("aten::empty_strided") == profile.OTHER
