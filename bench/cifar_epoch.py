@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ("cc_layers_18pct", "cc_conv_local_11pct")
 sys.path.insert(0, str(ROOT / "bench"))
-from cifar_step import contention, cpu_times, own_cpu_seconds, shares  # noqa: E402
+from cifar_step import ContentionMeter, described_commit, rounded  # noqa: E402
 
 
 def full_passes(experiment: str) -> int:
@@ -45,7 +44,7 @@ def full_passes(experiment: str) -> int:
 
 
 def one_pass(experiment: str, threads: int, folder: Path, timeout_s: int) -> dict:
-    """Run one pass of ``experiment`` into ``folder``; its history row and environment."""
+    """Run one pass of ``experiment`` into ``folder``: its times from the history row, and the hardware."""
     command = [str(Path(sys.executable).with_name("alexnet2012")), f"experiment={experiment}", "trainer.device=cpu",
                "trainer.epochs=1", "trainer.progress=false", f"trainer.threads={threads}",
                # the one pass is also the last: without this, a ten_crop=last schedule would time its
@@ -60,8 +59,7 @@ def one_pass(experiment: str, threads: int, folder: Path, timeout_s: int) -> dic
         row = list(csv.DictReader(f))[-1]
     environment = json.loads((folder / "environment.json").read_text())
     return {"train_s": float(row["train_time_s"]), "pass_s": float(row["wall_time_s"]),
-            "command_s": time.perf_counter() - started, "hardware": environment["hardware"],
-            "git": environment["git"]}
+            "command_s": time.perf_counter() - started, "hardware": environment["hardware"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from repro.train.atomic import write_text_atomic
 
     rows = []
-    load_start, cpu_start, own_start, t_start = os.getloadavg(), cpu_times(), own_cpu_seconds(), time.perf_counter()
+    meter = ContentionMeter()
     for experiment in args.experiments:
         passes = full_passes(experiment)
         with tempfile.TemporaryDirectory() as tmp:
@@ -93,21 +91,20 @@ def main(argv: list[str] | None = None) -> int:
                      "projected_h": round(passes * measured["pass_s"] / 3600, 2)})
         print(f"{experiment}: {measured['pass_s']:.1f} s per pass, {passes} passes: "
               f"~{rows[-1]['projected_h']:.1f} h ({measured['hardware']})", flush=True)
-    others, steal = shares(cpu_start, cpu_times(), own_cpu_seconds() - own_start)
-    wall = time.perf_counter() - t_start
+    measured = meter.finish()
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    commit = rows[0]["git"]["commit"] + (" (uncommitted changes)" if rows[0]["git"].get("dirty") else "")
+    commit = described_commit()
     args.out.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "git"} for r in rows]).assign(
-        git_commit=commit, others_share=others, steal_share=steal, measured_at=stamp)
+    frame = pd.DataFrame(rows).assign(git_commit=commit, others_share=rounded(measured["others"]),
+                                      steal_share=rounded(measured["steal"]), measured_at=stamp)
     write_text_atomic(args.out / f"{args.name}.csv", frame.round(4).to_csv(index=False, lineterminator="\n"))
     cmd = " ".join(["python bench/cifar_epoch.py", *(argv if argv is not None else sys.argv[1:])])
     md = ("# cuda-convnet CIFAR-10 schedules on the CPU: one pass timed, the full schedule projected\n\n"
           f"Measured by `{cmd}` on **{rows[0]['hardware']}**, commit `{commit}`, {stamp}: one training pass "
           "of the real CIFAR-10 and its evaluation through `alexnet2012 experiment=X trainer.device=cpu "
-          "trainer.epochs=1 eval.ten_crop=never`; projected hours = passes x seconds per pass (startup and the final evaluation "
-          "aside). Not a run of the schedule: its numbers are owed to the GPU issues.\n\n"
-          + contention(load_start[0], os.getloadavg()[0], others, steal, wall) + "\n\n"
+          "trainer.epochs=1 eval.ten_crop=never`; projected hours = passes x seconds per pass (startup and the "
+          "final evaluation aside). Not a run of the schedule: its numbers are owed to the GPU issues.\n\n"
+          + measured["text"] + "\n\n"
           + table(["experiment", "cores, threads", "training s per pass", "s per pass with evaluation",
                    "passes in the schedule", "projected hours"],
                   [[r["experiment"], r["hardware"].rsplit("(", 1)[-1].rstrip(")"), f"{r['train_s']:.1f}",

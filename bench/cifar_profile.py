@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from cifar_step import EXPERIMENT, synthetic_task  # noqa: E402
+from cifar_step import EXPERIMENT, described_commit, synthetic_task  # noqa: E402
 
 # (kind, name fragments): an op goes to the first kind one of whose fragments its name contains.
 KINDS = [
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from repro.report.markdown import table
     from repro.train.atomic import write_text_atomic
-    from repro.train.environment import cpu_name, git_state
+    from repro.train.environment import cpu_name
 
     rows = []
     for net in args.nets:
@@ -110,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{net}: {profiled:.1f} ms per step profiled, {wall_ms:.1f} ms unprofiled", flush=True)
     import torch
 
-    state = git_state()
-    commit = f"{state['commit']}{' (uncommitted changes)' if state.get('dirty') else ''}"
+    commit = described_commit()
     hardware = f"{cpu_name()}, {torch.get_num_threads()} torch thread(s); no GPU used"
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     frame = pd.DataFrame(rows).assign(hardware=hardware, torch=torch.__version__, git_commit=commit,

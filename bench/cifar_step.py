@@ -220,6 +220,34 @@ def contention(load_start: float, load_end: float, others: float | None, steal: 
     return text + "The machine was otherwise close to idle."
 
 
+class ContentionMeter:
+    """Counts from its creation what else the machine runs; ``finish()`` gives the shares (``shares``),
+    the load average at both ends, the wall time and the sentence (``contention``) for the output."""
+
+    def __init__(self) -> None:
+        self.load_start, self.cpu, self.own = os.getloadavg()[0], cpu_times(), own_cpu_seconds()
+        self.started = time.perf_counter()
+
+    def finish(self) -> dict:
+        wall, load_end = time.perf_counter() - self.started, os.getloadavg()[0]
+        others, steal = shares(self.cpu, cpu_times(), own_cpu_seconds() - self.own)
+        return {"load_start": self.load_start, "load_end": load_end, "others": others, "steal": steal,
+                "wall_s": wall, "text": contention(self.load_start, load_end, others, steal, wall)}
+
+
+def rounded(share: float | None) -> float | None:
+    return None if share is None else round(share, 4)
+
+
+def described_commit() -> str:
+    """This checkout's commit, marked when the tree has uncommitted changes."""
+    sys.path.insert(0, str(ROOT))
+    from repro.train.environment import git_state
+
+    state = git_state()
+    return f"{state['commit']}{' (uncommitted changes)' if state.get('dirty') else ''}"
+
+
 def start(label: str, model: str, root: Path, overrides: list[str], args) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--root", str(root), "--model", model,
            "--threads", str(args.threads), "--steps", str(args.steps), "--rounds", str(args.rounds),
@@ -273,14 +301,13 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from repro.report.markdown import table
     from repro.train.atomic import write_text_atomic
-    from repro.train.environment import cpu_name, git_state
+    from repro.train.environment import cpu_name
 
     nets = [m for m in EXPERIMENT if not args.only or args.only in m]
     if not nets:
         parser.error(f"--only {args.only!r} matches none of {list(EXPERIMENT)}")
     variants = ROWS + ([COMPILED] if args.compile else []) + ([CEILING] if args.ceiling else [])
-    load_start, cpu_start, own_start = os.getloadavg(), cpu_times(), own_cpu_seconds()
-    t_start = time.perf_counter()
+    meter = ContentionMeter()
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"baseline": baseline_tree(args.baseline, Path(tmp)), "current": ROOT}
         rows = [start(label, m, trees[tree], overrides, args) for m in nets for label, tree, overrides in variants]
@@ -288,13 +315,11 @@ def main(argv: list[str] | None = None) -> int:
             for row in rows:  # all warm up, one after another
                 row["warmup_s"] = read(row)["warmup_s"]
                 print(f"{row['variant']}: warm ({row['warmup_s']:.1f} s for {args.warmup} steps)", flush=True)
-            loads = []
             for r in range(args.rounds):
                 for row in rows if r % 2 == 0 else rows[::-1]:
                     row["proc"].stdin.write("go\n")
                     row["proc"].stdin.flush()
                     row["seconds"].append(read(row)["seconds"])
-                loads.append(os.getloadavg()[0])
                 print(f"round {r + 1}/{args.rounds}: " + ", ".join(
                     f"{row['variant']} {128 * args.steps / row['seconds'][-1]:.1f}" for row in rows), flush=True)
             for row in rows:  # each has run its last round and ends the pass
@@ -304,8 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                 if row["proc"].poll() is None:
                     row["proc"].kill()
                     row["proc"].wait()
-    load_end, wall = os.getloadavg(), time.perf_counter() - t_start
-    others, steal = shares(cpu_start, cpu_times(), own_cpu_seconds() - own_start)
+    measured = meter.finish()
 
     out = []
     for row in rows:
@@ -322,15 +346,14 @@ def main(argv: list[str] | None = None) -> int:
                     "warmup_s": round(row["warmup_s"], 2)})
     hardware = f"{cpu_name()}, {os.cpu_count()} cores, {args.threads} torch thread(s) per row; no GPU used"
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    state = git_state()
-    commit = f"{state['commit']}{' (uncommitted changes)' if state.get('dirty') else ''}"
+    commit = described_commit()
     import torch
 
     frame = pd.DataFrame(out).assign(hardware=hardware, torch=torch.__version__, baseline=args.baseline,
-                                     git_commit=commit, load_start=round(load_start[0], 2),
-                                     load_end=round(load_end[0], 2),
-                                     others_share=None if others is None else round(others, 4),
-                                     steal_share=None if steal is None else round(steal, 4), measured_at=stamp)
+                                     git_commit=commit, load_start=round(measured["load_start"], 2),
+                                     load_end=round(measured["load_end"], 2),
+                                     others_share=rounded(measured["others"]), steal_share=rounded(measured["steal"]),
+                                     measured_at=stamp)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / f"{args.name}.csv", frame.to_csv(index=False, lineterminator="\n"))
     md_rows = [[r["variant"], r["threads"], f"{r['steps_timed']} x {r['rounds']}", f"{r['images_per_s']:,.1f}",
@@ -348,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
           "Ratios: the median over rounds of the row's images/s over its net's before-row in the same round "
           "(min-max in brackets); images/s and s per step are medians. The warm-up column is the first steps' "
           "wall time (a compiled row's compile time).\n\n"
-          + contention(load_start[0], load_end[0], others, steal, wall) + "\n\n"
+          + measured["text"] + "\n\n"
           + table(["variant", "threads", "steps timed x rounds", "train images/s", "s per step",
                    "ratio to before", "warm-up s"], md_rows))
     write_text_atomic(args.out / f"{args.name}.md", md)

@@ -115,11 +115,13 @@ def write_figure1(sweep: Path, stem: Path) -> list[Path]:
     rows.sort(key=lambda r: (r["row"], r["seed"]))
     ratios = seed_ratios([(r["row"], r["seed"], r["epochs_to_25"], r["passes"]) for r in rows])
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    labelled = set()
+    seeds_of: dict[str, list[int]] = {}
+    for name, seed in sorted(curves):
+        seeds_of.setdefault(name, []).append(seed)
     for (name, seed), curve in sorted(curves.items()):
-        seeds = ", ".join(str(sd) for nm, sd in sorted(curves) if nm == name)
-        label = None if name in labelled else f"{name} (seed{'s' if ',' in seeds else ''} {seeds})"
-        labelled.add(name)
+        seeds = seeds_of[name]  # one legend entry per net, on its first seed's curve
+        plural = "s" if len(seeds) > 1 else ""
+        label = f"{name} (seed{plural} {', '.join(map(str, seeds))})" if seed == seeds[0] else None
         ax.plot(curve.index, curve.to_numpy(), "--" if "tanh" in name else "-", color="black", label=label,
                 linewidth=1.0, alpha=0.85)
     ax.axhline(TARGET, color="grey", linewidth=0.8)
