@@ -154,7 +154,7 @@ CIFAR10 = Part("cifar10", "cuda-convnet's CIFAR-10 recipes and the AlexNet paper
          note="every job below, composed and its recipe built"),
     sweep("layers-80sec", 120, "experiment=cc_layers_80sec", "cudaconvnet_cifar10_gpu", "10 epochs",
           ("experiment=cc_layers_80sec",)),
-    sweep("figure1", 170, FIG1, "figure1_gpu", "ReLU vs tanh, each until 25% training error (45 epochs at most)",
+    sweep("figure1", 170, FIG1, "figure1_gpu", "ReLU vs tanh, each until 25% training error (120 epochs at most)",
           ("experiment=figure1 model=cc_fig1_relu", "experiment=figure1 model=cc_fig1_tanh")),
     sweep("layers-18pct", 205, "experiment=cc_layers_18pct", "cudaconvnet_cifar10_gpu",
           "140 epochs; stopped at its timeout with a checkpoint, resumed by the next call", ("experiment=cc_layers_18pct",)),

@@ -126,5 +126,6 @@ def test_figure1_records_training_error_every_pass(cifar_root, tmp_path):
     r = recipe("figure1", "model=cc_fig1_relu")
     assert all(layer.wc == 0 for layer in r.model.layers) and r.optim.weight_decay == 0  # no regularisation
     assert [layer.neuron for layer in r.model.layers if layer.type == "conv"] == ["relu"] * 3
-    # The figure counts epochs to 25% training error: a net stops there, capped at 45 passes.
-    assert (r.trainer.stop_split, r.trainer.stop_error, r.trainer.epochs) == ("train", 25.0, 45)
+    # The figure counts epochs to 25% training error: a net stops there, capped at 120 passes (a cap no run
+    # should reach: the figure's axis ends at 35).
+    assert (r.trainer.stop_split, r.trainer.stop_error, r.trainer.epochs) == ("train", 25.0, 120)

@@ -64,7 +64,8 @@ def test_figure1_from_finished_records_only(tmp_path):
     assert status(row) == "not yet measured"  # one net alone is no ratio
     run(fig / "1_fig1-tanh_seed0", "fig1-tanh", "figure1", train_curve=[70] * 10 + [25.0, 24.0])
     row = rows([fig], tmp_path)["AlexNet 2012, Figure 1: tanh / ReLU epochs to 25% train error"]
-    assert row.values == (5.5,) and status(row) == "reproduced"  # 11 / 2 epochs, within 6's precision
+    # 11 / 2 epochs, within 6's precision, but at one rate for both nets: not the caption's protocol yet.
+    assert row.values == (5.5,) and status(row) == "shortened" and "not chosen per net" in row.shortened
     assert row.link == "alexnet2012/figure1.md"
 
 

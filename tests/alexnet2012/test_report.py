@@ -35,10 +35,11 @@ def test_figure1_table_and_plot(tmp_path, capsys):
     (tmp_path / "none_lecun").mkdir()
     assert main(["report", str(tmp_path / "none_lecun"), "--run-tables", str(sweep.parent), "--out", str(out)]) == 0
     md = (out / "alexnet2012" / "figure1.md").read_text()
-    assert "| fig1-relu | 0 | 4 | 2 | 15.00 | 20.00 | 2.0 | test cpu |" in md
-    assert "| fig1-tanh | 0 | 13 | 12 |" in md
-    assert "**tanh / ReLU epochs to 25%: 6.0 (1 seed)** (paper: ~6)" in md
-    assert "Seeds per net: fig1-relu: 1, fig1-tanh: 1. One seed per net: a single draw" in md
+    assert "| fig1-relu | x1 | — | 0 | 4 | 2 | 15.00 | 20.00 | 2.0 | test cpu |" in md
+    assert "| fig1-tanh | x1 | — | 0 | 13 | 12 |" in md
+    assert ("**one rate for both nets (x1): not the caption's protocol, which chose each net's rate: tanh / ReLU "
+            "epochs to 25%: 6.0 (1 seed)** (paper: ~6)") in md
+    assert "Rates not yet chosen per net" in md
     assert (out / "alexnet2012" / "figure1.png").stat().st_size > 5000
     index = (out / "REPORT.md").read_text()
     assert "[figure1.md](alexnet2012/figure1.md)" in index and "figure1](alexnet2012/figure1.png)" in index
@@ -55,8 +56,8 @@ def test_figure1_gives_a_lower_bound_when_tanh_never_reaches_25(tmp_path):
     out = tmp_path / "results"
     assert main(["report", str(tmp_path / "lecun"), "--run-tables", str(sweep.parent), "--out", str(out)]) == 0
     md = (out / "alexnet2012" / "figure1.md").read_text()
-    assert "**tanh / ReLU epochs to 25%: more than 2.5 (1 seed; tanh still above 25% after 10 passes)**" in md
-    assert "| fig1-tanh | 0 | 10 | — |" in md
+    assert "tanh / ReLU epochs to 25%: more than 2.5 (1 seed; tanh still above 25% after 10 passes)**" in md
+    assert "| fig1-tanh | x1 | — | 0 | 10 | — |" in md
 
 
 def test_figure1_over_seeds_is_the_mean_and_a_bound_where_a_seed_s_tanh_never_got_there(tmp_path):
@@ -69,10 +70,9 @@ def test_figure1_over_seeds_is_the_mean_and_a_bound_where_a_seed_s_tanh_never_go
     out = tmp_path / "results"
     assert main(["report", str(tmp_path / "lecun"), "--run-tables", str(sweep.parent), "--out", str(out)]) == 0
     md = (out / "alexnet2012" / "figure1.md").read_text()
-    assert ("**tanh / ReLU epochs to 25%: more than 4.0 (mean of 2 seeds, 3.0-5.0; tanh still above 25% after 12 "
+    assert ("tanh / ReLU epochs to 25%: more than 4.0 (mean of 2 seeds, 3.0-5.0; tanh still above 25% after 12 "
             "passes in 1 of them, counted at that cap)** (paper: ~6)") in md
     assert "| 0 | 2 | 10 | 5.0 |" in md and "| 1 | 4 | not within 12 | more than 3.0 |" in md
-    assert "Seeds per net: fig1-relu: 2, fig1-tanh: 2." in md and "One seed per net" not in md
     with_seed_1 = [r for r in (out / "alexnet2012" / "figure1.csv").read_text().splitlines() if ",1," in r]
     assert len(with_seed_1) == 2
 
