@@ -153,3 +153,15 @@ def _era(story):
     from repro.report.headline import EraHeadline
 
     return EraHeadline(year=2012, stories=[story])
+
+
+def test_a_search_that_never_evaluates_the_test_images_needs_a_validation_split():
+    import pytest
+
+    from alexnet2012.data import ImageDataConfig
+    from repro.config import ConfigError, parse
+
+    with pytest.raises(ConfigError, match=r"evaluate_test=false needs a validation split \(data.val_size > 0\)"):
+        parse(ImageDataConfig, {"name": "cifar10", "image_size": 32, "evaluate_test": False}, "data")
+    assert not parse(ImageDataConfig, {"name": "cifar10", "image_size": 32, "evaluate_test": False,
+                                       "val_size": 5000}, "data").evaluate_test
