@@ -58,10 +58,17 @@ class AugmentConfig:
     #   "sqrt":  alpha_i * sqrt(lambda_i), scale-free: alpha in standard deviations
     #            of the component.
     lighting_units: Literal["unit", "pixel", "sqrt"] = "unit"
+    # Not in the paper (its patches are smaller than the images): training images get `pad` pixels of
+    # zero on every side before the crop, zero *after* mean subtraction (He et al. 2016, section 4.2,
+    # subtract the per-pixel mean, then "4 pixels are padded on each side" for CIFAR-10's 32x32 crops).
+    # Testing never pads: the centre crop of the image itself.
+    pad: int = 0
 
     def validate(self) -> None:
         if self.crop < 1:
             raise ValueError(f"crop must be >= 1, got {self.crop}")
+        if self.pad < 0:
+            raise ValueError(f"pad must be >= 0, got {self.pad}")
         if not (math.isfinite(self.lighting_std) and self.lighting_std >= 0):
             raise ValueError(f"lighting_std must be a finite number >= 0, got {self.lighting_std}")
         if self.mean not in ("pixel", "channel", "none"):
@@ -95,10 +102,10 @@ def _check_crop(size: int, crop: int) -> None:
         raise ValueError(f"crop {crop} does not fit in images of size {size}")
 
 
-def _check_input(x: torch.Tensor, stats: ImageStats, cfg: AugmentConfig) -> None:
+def _check_input(x: torch.Tensor, stats: ImageStats, cfg: AugmentConfig, pad: int = 0) -> None:
     if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] != 3 or x.shape[2] != x.shape[3]:
         raise ValueError(f"expected uint8 images (N, 3, S, S), got {x.dtype} {tuple(x.shape)}")
-    _check_crop(x.shape[-1], cfg.crop)
+    _check_crop(x.shape[-1] + 2 * pad, cfg.crop)
     if cfg.mean == "pixel" and stats.mean.shape[-1] != x.shape[-1]:
         raise ValueError(f"mean image is {stats.size}x{stats.size} but images are {x.shape[-1]}x{x.shape[-1]}")
 
@@ -135,7 +142,7 @@ def _mean_patches(stats: ImageStats, cfg: AugmentConfig, rows: torch.Tensor, col
 class TrainDraws:
     """The random choices for one training batch (CPU tensors).
 
-    top, left: int64 (N,) crop offsets, uniform over 0..S-crop.
+    top, left: int64 (N,) crop offsets, uniform over 0..S+2*pad-crop (in the padded image).
     flip:      bool (N,), each True with probability 1/2.
     alpha:     float64 (N, 3), N(0, lighting_std) lighting coefficients.
     """
@@ -153,8 +160,8 @@ def draw_train(n: int, size: int, cfg: AugmentConfig, generator: torch.Generator
     lighting_std=0 still draws alphas), so switching one augmentation off leaves
     the others' random choices unchanged: ablations compare like with like.
     """
-    _check_crop(size, cfg.crop)
-    span = size - cfg.crop + 1
+    _check_crop(size + 2 * cfg.pad, cfg.crop)
+    span = size + 2 * cfg.pad - cfg.crop + 1
     top = torch.randint(0, span, (n,), generator=generator)
     left = torch.randint(0, span, (n,), generator=generator)
     flip = torch.randint(0, 2, (n,), generator=generator).bool() & cfg.flip
@@ -175,27 +182,35 @@ def lighting_shift(alpha: torch.Tensor, stats: ImageStats, cfg: AugmentConfig) -
 
 
 def apply_train(x: torch.Tensor, stats: ImageStats, cfg: AugmentConfig, draws: TrainDraws) -> torch.Tensor:
-    """Crop, mirror, centre and light ``x`` as ``draws`` say: float32 (N, 3, crop, crop)."""
-    _check_input(x, stats, cfg)
+    """Crop, mirror, centre and light ``x`` as ``draws`` say: float32 (N, 3, crop, crop).
+    With cfg.pad, the offsets are in the padded image and a patch's pixels outside the
+    image are 0 (after mean subtraction and lighting: the pad is zero input)."""
+    _check_input(x, stats, cfg, cfg.pad)
     if not all(t.shape[0] == x.shape[0] for t in (draws.top, draws.left, draws.flip, draws.alpha)):
         raise ValueError(f"draws are for a different batch size than {x.shape[0]} images")
     device, c = x.device, cfg.crop
-    if c == x.shape[-1] and not bool(draws.flip.any()):
+    if c == x.shape[-1] and not cfg.pad and not bool(draws.flip.any()):
         # Whole images, none mirrored (cuda-convnet's CIFAR recipes): the gather below would read every
         # pixel and the mean image once per image in order; the same values without the index passes.
         shift = lighting_shift(draws.alpha, stats, cfg).to(device)[:, :, None, None]
         return _fixed_patch(x, stats, cfg, 0, 0).add_(shift)
     steps = torch.arange(c)
-    rows = draws.top[:, None] + steps
+    rows = draws.top[:, None] + steps - cfg.pad  # image coordinates: outside 0..S-1 on the pad
     # A mirrored patch reads its columns right to left: crop and flip in one gather.
-    cols = draws.left[:, None] + torch.where(draws.flip[:, None], c - 1 - steps, steps)
+    cols = draws.left[:, None] + torch.where(draws.flip[:, None], c - 1 - steps, steps) - cfg.pad
+    inside = None
+    if cfg.pad:
+        size = x.shape[-1]
+        inside = (((rows >= 0) & (rows < size))[:, :, None] & ((cols >= 0) & (cols < size))[:, None, :])
+        rows, cols = rows.clamp(0, size - 1), cols.clamp(0, size - 1)  # read any pixel there, zeroed below
     rows, cols = rows.to(device), cols.to(device)
     images = torch.arange(x.shape[0], device=device)[:, None, None, None]
     channels = torch.arange(3, device=device)[None, :, None, None]
     # Gather the uint8 pixels first (1 byte each), then convert only the patch.
     patch = x[images, channels, rows[:, None, :, None], cols[:, None, None, :]].float()
     patch = patch - _mean_patches(stats, cfg, rows, cols, device)
-    return patch + lighting_shift(draws.alpha, stats, cfg).to(device)[:, :, None, None]
+    patch = patch + lighting_shift(draws.alpha, stats, cfg).to(device)[:, :, None, None]
+    return patch if inside is None else patch * inside.to(device)[:, None]
 
 
 def train_batch(x: torch.Tensor, stats: ImageStats, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:

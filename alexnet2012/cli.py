@@ -81,7 +81,7 @@ def run(config: Mapping[str, Any], run_dir: Path, on_step=()) -> dict[str, Any]:
             "table": config.get("table"),
             "data": data.name,
             "n_train": len(data.train_indices),
-            "n_test": len(data.val_indices),
+            "n_test": len(data.val_indices) if recipe.data.evaluate_test else 0,  # 0: never evaluated
             "n_holdout": len(data.holdout_indices),  # data.val_size: training images held out for validation
             "num_classes": data.num_classes,
             "counts": counts,

@@ -63,12 +63,18 @@ class ImageDataConfig:
     # without a look at `val` (repro/data/holdout.py); 0 (the default) trains on them all.
     val_size: int = 0
     val_seed: int = 0
+    # false: the test images (`val`, and `val10`) are never evaluated, so a search on the
+    # validation split cannot look at them (experiment=cc_ablations_tune); needs val_size > 0.
+    evaluate_test: bool = True
 
     def validate(self) -> None:
         if self.image_size < 8:
             raise ValueError("image_size must be >= 8")
         if min(self.workers, self.n_train, self.n_val, self.stats_images, self.expected_classes, self.val_size) < 0:
             raise ValueError("workers, n_train, n_val, stats_images, expected_classes and val_size must be >= 0")
+        if not self.evaluate_test and not self.val_size:
+            raise ValueError("evaluate_test=false needs a validation split (data.val_size > 0): "
+                             "a run must evaluate something")
         if self.name == "cifar10" and self.image_size != 32:
             raise ValueError("cifar10 images are 32x32: set data.image_size=32")
 

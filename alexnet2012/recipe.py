@@ -215,7 +215,8 @@ def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
             batch_size=recipe.eval.batch_size, device=device, workers=workers, pin_memory=pin,
         )
 
-    eval_sets = {"val": evaluator("center")}
+    # data.evaluate_test=false (a search on the validation split): the test images are never evaluated.
+    eval_sets = {"val": evaluator("center")} if recipe.data.evaluate_test else {}
     if recipe.eval.train_subset:
         eval_sets["train"] = evaluator("center", data.train, data.train_indices[: recipe.eval.train_subset])
 
@@ -225,7 +226,7 @@ def build_task(recipe: Recipe, data: ImageData, seed: int) -> Built:
         loss_fn=loss_fn,
         train=BatchSource(n=len(data.train_indices), batches=stream),
         eval_sets=eval_sets,
-        final_eval_sets={"val10": evaluator("ten")} if recipe.eval.ten_crop == "last" else {},
+        final_eval_sets={"val10": evaluator("ten")} if recipe.eval.ten_crop == "last" and recipe.data.evaluate_test else {},
         scheduler=build_scheduler(optimizer, recipe.optim, recipe.trainer.epochs),
         scheduler_metric=plateau_metric(recipe.optim),
         batch_transform=augment,

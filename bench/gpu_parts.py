@@ -164,9 +164,9 @@ ABL = "experiment=cc_ablations seed=0"
 ABLATIONS = Part("ablations", "the 2012-era ablations of layers-18pct on CIFAR-10 (cc_ablations), seed 0 first", (
     ENV,
     Step("data", 30, cpu=("{py} bench/gpu_session.py data-check cifar10",)),
-    Step("compose", 25, cpu=(f"{{py}} bench/gpu_compose.py alexnet2012 '-m {ABL}'",), note="the 12 rows, seed 0"),
+    Step("compose", 25, cpu=(f"{{py}} bench/gpu_compose.py alexnet2012 '-m {ABL}'",), note="the 15 rows, seed 0"),
     sweep("ablations-seed0", 500, ABL, "cc_ablations",
-          "12 rows x 30 epochs, one at a time; stopped at its timeout with checkpoints, resumed by the next call "
+          "15 rows x 30 epochs, one at a time; stopped at its timeout with checkpoints, resumed by the next call "
           "(then seed=1, seed=2)",
           # the rows whose code differs most from the baseline's (autocast, memory format, torch.compile:
           # about 3 minutes of inductor compilation on 2 busy cores)

@@ -74,6 +74,94 @@ DROPOUT = _trick(
     apply=lambda r, p: edit(r, {"model.dropout": p.p}),
 )
 
+# --- the paper's augmentation (section 4.1), at CIFAR-10's scale -------------------------------
+
+
+@dataclass(frozen=True)
+class CropFlipParams:
+    crop: int = 24  # cuda-convnet's cropped CIFAR provider: border 4 of 32 (layers-cifar10-11pct)
+    ten_views: bool = True  # the paper's test: ten patches, softmax averaged (after the last pass)
+
+    def validate(self) -> None:
+        if not 8 <= self.crop < 32:
+            raise ValueError("crop must be in 8..31 (a patch smaller than CIFAR-10's 32x32 images)")
+
+
+def _crop_flip(r, p):
+    # No padding and no upscaling: the paper's patches are smaller than its images, so the net's input
+    # shrinks with the crop (the 18pct net's fc10 sees 64x3x3 maps at 24 instead of 64x4x4).
+    return edit(r, {"augment.crop": p.crop, "augment.flip": True, "model.input_size": p.crop,
+                    "eval.ten_crop": "last" if p.ten_views else "never"})
+
+
+CROP_FLIP = _trick(
+    name="crop_flip",
+    origin="Krizhevsky et al. 2012, section 4.1 (random 224x224 patches of the 256x256 images and their "
+           "horizontal reflections; ten patches at test), at CIFAR-10's scale as the author's cuda-convnet "
+           "crops it (layers-cifar10-11pct: 24x24 of 32x32)",
+    summary="random {crop}x{crop} patches of the 32x32 images, each mirrored with probability 1/2; the net's "
+            "input is {crop}x{crop}; test: the centre patch every pass, and ten patches (corners, centre, mirrored; "
+            "softmax averaged) after the last: {ten_views}",
+    stage=Stage.DATA,
+    changes=("augment.crop", "augment.flip", "model.input_size", "eval.ten_crop"),
+    params=CropFlipParams,
+    apply=_crop_flip,
+)
+
+
+@dataclass(frozen=True)
+class LightingParams:
+    std: float = 0.1  # the paper's: alpha_i ~ N(0, 0.1)
+
+    def validate(self) -> None:
+        if not self.std > 0:
+            raise ValueError("std must be > 0")
+
+
+PCA_LIGHTING = _trick(
+    name="pca_lighting",
+    origin="Krizhevsky et al. 2012, section 4.1 (altering the intensities of the RGB channels: PCA colour noise)",
+    summary="add to each training image the principal components of the training set's RGB pixels, each times "
+            "alpha * its eigenvalue, alpha ~ N(0, {std:g}) per image (eigenvalues of pixels in [0,1]: "
+            "augment.lighting_units)",
+    stage=Stage.DATA,
+    changes=("augment.lighting_std",),
+    params=LightingParams,
+    apply=lambda r, p: edit(r, {"augment.lighting_std": p.std}),
+)
+
+
+@dataclass(frozen=True)
+class PadCropFlipParams:
+    pad: int = 4  # He et al. 2016: "4 pixels are padded on each side"
+
+    def validate(self) -> None:
+        if not 1 <= self.pad <= 16:
+            raise ValueError("pad must be in 1..16")
+
+
+def _whole_size_crops(recipe) -> list[str]:
+    problems = _cuda_convnet_only(recipe)
+    if recipe.augment.crop != recipe.data.image_size:
+        problems.append("pad_crop_flip crops the whole image size from the padded image; crop_flip's smaller "
+                        "patches are the other recipe: choose one")
+    return problems
+
+
+PAD_CROP_FLIP = register(Trick(
+    era=ERA,
+    check=_whole_size_crops,
+    name="pad_crop_flip",
+    origin="He et al. 2016, section 4.2 (CIFAR-10: 4 pixels padded on each side, a random 32x32 crop of the "
+           "padded image or its horizontal flip; test on the original 32x32 image), after Lee et al. 2015",
+    summary="each training image padded by {pad} zero pixels (zero after mean subtraction) on every side, a "
+            "random 32x32 crop of it, mirrored with probability 1/2; the net's input stays 32x32; test: the whole image",
+    stage=Stage.DATA,
+    changes=("augment.pad", "augment.flip"),
+    params=PadCropFlipParams,
+    apply=lambda r, p: edit(r, {"augment.pad": p.pad, "augment.flip": True}),
+))
+
 # --- modern changes -----------------------------------------------------------------------------
 
 BATCHNORM = _trick(

@@ -4,7 +4,8 @@ Every sweep folder under results/alexnet2012/runs/ becomes one table in
 results/alexnet2012/: the paper's Figure 1 (figure1.py) for a `figure1` sweep, its per-net rate
 search (figure1_rates.py) for a `figure1_rates` sweep,
 cuda-convnet's recipes beside the numbers its layer files state
-(cudaconvnet.py, published.py) for a `cudaconvnet_cifar10` sweep, and
+(cudaconvnet.py, published.py) for a `cudaconvnet_cifar10` sweep, the 2012 ablation table and
+its validation search (cc_ablations.py) for `cc_ablations` and `cc_ablations_tune` sweeps, and
 otherwise repro.report's generic per-run table (val and val10 errors).
 """
 
@@ -17,6 +18,7 @@ import yaml
 from repro.report.collect import find_run_dirs
 from repro.report.reporter import Reporter
 
+from .cc_ablations import TABLE as CC_ABLATIONS, TUNE as CC_ABLATIONS_TUNE, sweep_kind, write_ablations, write_tune
 from .cudaconvnet import is_cudaconvnet_sweep, write_cudaconvnet_table
 from .figure1 import write_figure1
 from .figure1_rates import TABLE as FIGURE1_RATES, write_figure1_rates
@@ -31,6 +33,11 @@ def sweep_table(sweep: Path, stem: Path) -> list[Path] | None:
         return write_figure1(sweep, stem)
     if is_cudaconvnet_sweep(sweep):
         return write_cudaconvnet_table(sweep, stem)
+    kind = sweep_kind(sweep)  # the 2012 ablation table, and the validation search behind two of its rows
+    if kind == CC_ABLATIONS:
+        return write_ablations(sweep, stem)
+    if kind == CC_ABLATIONS_TUNE:
+        return write_tune(sweep, stem)
     return None
 
 

@@ -30,7 +30,9 @@ ADDED_KEYS = {"data.val_size": 0, "data.val_seed": 0,
               "augment.elastic_sigma": 2.0, "trainer.average": "none", "trainer.average_start": 0.75,
               "trainer.eval_threads": 0,
               # data.evaluate_test=false: a validation search that never evaluates the test digits (issue 21)
-              "data.evaluate_test": True}
+              "data.evaluate_test": True,
+              # alexnet2012's augment.pad (pad-and-crop augmentation, He et al. 2016; issue 42)
+              "augment.pad": 0}
 
 
 def with_added_keys(flat: Mapping[str, Any]) -> dict[str, Any]:

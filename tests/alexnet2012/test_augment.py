@@ -384,3 +384,59 @@ def test_cuda_matches_cpu():
     torch.testing.assert_close(gpu.cpu(), cpu)
     torch.testing.assert_close(ten_crop_batch(x.cuda(), stats, cfg).cpu(), ten_crop_batch(x, stats, cfg))
     torch.testing.assert_close(compute_stats([x.cuda()]).eigvec, compute_stats([x]).eigvec)
+
+
+# ---------------------------------------------------------------- padding (He et al. 2016's CIFAR recipe)
+
+
+def test_pad_crop_reads_a_zero_border_around_each_image():
+    # pad 4, crop 32 of 32: each patch is the image shifted by (top-4, left-4), zero where it left the image
+    # (zero *after* mean subtraction); every shift from -4 to +4 is drawn; the test view never pads.
+    size, pad = 32, 4
+    x = position_image(512, size)
+    mean = torch.full((3, size, size), 10.0)
+    stats = classic_stats(size, mean)
+    cfg = AugmentConfig(crop=size, flip=False, lighting_std=0.0, pad=pad)
+    draws = draw_train(512, size, cfg, torch.Generator().manual_seed(0))
+    assert int(draws.top.min()) == 0 and int(draws.top.max()) == 2 * pad  # offsets over 0..S+2p-crop
+    out = apply_train(x, stats, cfg, draws)
+    assert out.shape == (512, 3, size, size) and out.dtype == torch.float32
+    for i in (0, 1, 2, 100):
+        dy, dx = int(draws.top[i]) - pad, int(draws.left[i]) - pad
+        expected = torch.zeros(3, size, size)
+        for r in range(size):
+            for c in range(size):
+                if 0 <= r + dy < size and 0 <= c + dx < size:
+                    expected[:, r, c] = x[i, :, r + dy, c + dx].float() - 10.0
+        assert torch.equal(out[i], expected), i
+    # The border's share: a shift of d rows and e columns zeroes (32*|d| + 32*|e| - |d||e|) of 1024 pixels.
+    zero_rows = (out[:, 2] == 0) & (out[:, 0] == 0)  # (image channel 2 minus 10 is never 0 inside: index != 10)
+    assert zero_rows.float().mean() > 0.05
+    assert torch.equal(center_batch(x, stats, cfg), x.float() - 10.0)  # test: the whole image, no pad
+
+
+def test_pad_keeps_the_draws_of_unpadded_configs_and_is_validated():
+    size = 32
+    a = draw_train(64, size, AugmentConfig(crop=24, flip=True, lighting_std=0.1), torch.Generator().manual_seed(3))
+    b = draw_train(64, size, AugmentConfig(crop=24, flip=True, lighting_std=0.1, pad=0), torch.Generator().manual_seed(3))
+    assert all(torch.equal(getattr(a, f), getattr(b, f)) for f in ("top", "left", "flip", "alpha"))
+    with pytest.raises(ConfigError, match="pad must be >= 0"):
+        parse(AugmentConfig, {"pad": -1}, "augment")
+
+
+def test_crop_flip_at_cifar_scale_centres_mirrors_and_lights():
+    # AlexNet's scheme on 32x32 images: 24x24 patches (uniform offsets 0..8), half of them mirrored; lighting
+    # shifts each image by one RGB vector, zero mean over images.
+    size, n = 32, 4000
+    x = position_image(n, size)
+    stats = classic_stats(size)
+    cfg = AugmentConfig(crop=24, flip=True, lighting_std=0.1, mean="none")
+    draws = draw_train(n, size, cfg, torch.Generator().manual_seed(1))
+    out = apply_train(x, stats, cfg, draws)
+    assert out.shape == (n, 3, 24, 24)
+    assert sorted(set(draws.top.tolist())) == list(range(9))
+    assert abs(draws.flip.float().mean().item() - 0.5) < 0.03
+    shift = lighting_shift(draws.alpha, stats, cfg)
+    assert abs(shift.mean().item()) < 0.1 and 1.0 < shift[:, 0].std().item() < 10.0  # ~0.1*0.2175*255*0.57
+    unlit = apply_train(x, stats, cfg, TrainDraws(draws.top, draws.left, draws.flip, torch.zeros_like(draws.alpha)))
+    assert torch.allclose(out - unlit, shift[:, :, None, None].expand_as(out), atol=1e-3)

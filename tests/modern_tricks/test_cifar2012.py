@@ -17,8 +17,8 @@ from modern_tricks import TRICKS_BY_ERA, apply_tricks
 from repro.config import ConfigError
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf" / "alexnet2012")
-ALL = ("no_response_norm", "non_overlapping_pool", "tanh", "dropout", "batchnorm", "label_smoothing", "adamw",
-       "one_cycle", "mixed_precision", "channels_last", "torch_compile")
+ALL = ("no_response_norm", "non_overlapping_pool", "tanh", "dropout", "crop_flip", "pca_lighting", "pad_crop_flip",
+       "batchnorm", "label_smoothing", "adamw", "one_cycle", "mixed_precision", "channels_last", "torch_compile")
 
 
 def config(*overrides):
@@ -43,6 +43,10 @@ EXPECTED = {
     "non_overlapping_pool": {"model.pool_size": 2},
     "tanh": {"model.neuron": "tanh"},
     "dropout": {"model.dropout": 0.5},
+    # 24x24 patches: the net's input with them (18pct tests one view, so the ten views are turned on).
+    "crop_flip": {"augment.crop": 24, "augment.flip": True, "model.input_size": 24, "eval.ten_crop": "last"},
+    "pca_lighting": {"augment.lighting_std": 0.1},
+    "pad_crop_flip": {"augment.pad": 4, "augment.flip": True},  # crop stays 32: the net's input unchanged
     "batchnorm": {"model.batchnorm": True},
     "label_smoothing": {"model.label_smoothing": 0.1},
     "adamw": {"optim.name": "adamw"},  # optim.lr stays 1.0: the layers' own rates
@@ -99,6 +103,10 @@ def test_misuse_is_refused():
         recipe("label_smoothing", extra=("model/ops=custom",))
     with pytest.raises(ConfigError, match="p must be in"):
         recipe("dropout", extra=("trick2012.dropout.p=1.5",))
+    with pytest.raises(ConfigError, match="pad_crop_flip crops the whole image size .* choose one"):
+        recipe("pad_crop_flip", "crop_flip")
+    with pytest.raises(ConfigError, match="crop must be in 8..31"):
+        recipe("crop_flip", extra=("trick2012.crop_flip.crop=32",))
 
 
 def test_adamw_and_label_smoothing_reach_the_optimizer_and_loss(cifar_like):
@@ -115,9 +123,12 @@ def test_adamw_and_label_smoothing_reach_the_optimizer_and_loss(cifar_like):
 def test_every_trick_at_once_trains(cifar_like, tmp_path):
     from alexnet2012.cli import run
 
-    # All but tanh (it would replace nothing else) and torch_compile (its own test: compile time).
+    # All but tanh (it would replace nothing else), torch_compile (its own test: compile time) and the
+    # augmentations (each row trains in test_each_augmentation_row_composes_and_trains_a_step; on these
+    # 2 passes they slow the fall of the training loss this test measures).
+    skip = ("tanh", "torch_compile", "crop_flip", "pca_lighting", "pad_crop_flip")
     m = run(config("experiment=cc_layers_18pct",
-                   f"trick2012=[{','.join(t for t in ALL if t not in ('tanh', 'torch_compile'))}]",
+                   f"trick2012=[{','.join(t for t in ALL if t not in skip)}]",
                    f"data.root={cifar_like}", "data.verify=false", "data.download=false", "trainer.device=cpu",
                    "trainer.epochs=2", "trainer.progress=false", "trainer.threads=1", "eval.batch_size=16"),
             tmp_path / "r")
@@ -156,3 +167,19 @@ def test_torch_compile_trains_to_the_same_losses(cifar_like, tmp_path):
     plain = run(config(*common), tmp_path / "plain")
     compiled = run(config(*common, "trick2012=[torch_compile,channels_last]"), tmp_path / "compiled")
     assert compiled["final"]["val"]["loss"] == pytest.approx(plain["final"]["val"]["loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("row", ["crop_flip", "crop_flip_lighting", "pad_crop_flip"])
+def test_each_augmentation_row_composes_and_trains_a_step(row, cifar_like, tmp_path):
+    # The row as the cc_ablations sweep composes it, one pass over 128 images (one step of batch 128).
+    from alexnet2012.cli import run
+
+    m = run(config("experiment=cc_ablations", f"+row/cc_ablations={row}", f"data.root={cifar_like}",
+                   "data.verify=false", "data.download=false", "trainer.device=cpu", "trainer.epochs=1",
+                   "trainer.threads=1", "eval.batch_size=16", "data.n_train=128"), tmp_path / row)
+    tricks = {"crop_flip": ["crop_flip"], "crop_flip_lighting": ["crop_flip", "pca_lighting"],
+              "pad_crop_flip": ["pad_crop_flip"]}[row]
+    assert m["name"] == row and m["table"] == "cc_ablations" and list(m["recipe"]["tricks"]) == tricks
+    assert m["counts"]["total"] == (89_578 if row == "pad_crop_flip" else 85_098)  # fc10 sees 3x3 maps at 24
+    assert ("val10" in m["final"]) == (row != "pad_crop_flip")  # AlexNet's ten-view test beside the centre view
+    assert 0 <= m["final"]["val"]["error"] <= 100 and m["final"]["val"]["loss"] < 10
