@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from repro.report.collect import find_run_dirs
 from repro.report.headline import NO_DATA, NOT_YET, OWED_TO_GPU, EraHeadline, HeadlineInput, HeadlineRow, Story
 from repro.train.record import DivergedRun, RecordError, read_metrics
