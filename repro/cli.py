@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from repro.report.collect import Skipped, collect, find_run_dirs, record_era
+from repro.report.collect import Skipped, collect, find_run_dirs, history, record_era
 from repro.report.headline import headline, refresh_readme
 from repro.report.index import write_index
 from repro.report.reporter import Reporter, ReporterError, reporter_for, reporters
@@ -124,9 +124,18 @@ def _write_report(args: argparse.Namespace) -> int:
     runs, skipped = collect(roots, dirs=[d for d in dirs if era_of[d] not in per_run])
     own_done, own_skipped = _finished(own)
     # What the tables use: every finished run, whichever table it is in.
-    print(f"collected {len(runs) + own_done} finished run(s); skipped {len(skipped) + len(own_skipped)}")
+    # A finished run whose history.csv cannot be drawn is counted in the tables but missing from the
+    # learning curves: said here, with why, as every table that draws curves says it (collect.row_curves).
+    unskipped = {s.path for s in own_skipped}
+    finished = [*(Path(r) for r in (runs["run"] if len(runs) else [])), *(d for d in own if d not in unskipped)]
+    no_curve = [(path, why) for path, why in ((p, history(p)[1]) for p in finished) if why is not None]
+    print(f"collected {len(runs) + own_done} finished run(s); skipped {len(skipped) + len(own_skipped)}"
+          + (f"; {len(no_curve)} without a usable history.csv (counted, but left out of the learning curves)"
+             if no_curve else ""))
     for s in [*skipped, *own_skipped]:
         print(f"  skipped {s.path}: {s.reason}")
+    for path, why in no_curve:
+        print(f"  no learning curve from {path}: {why}")
     # --out: <out>/<era>/; else, with folders, each sweep's report beside it (<sweep>/report/);
     # without folders, results/ itself (and results/REPORT.md).
     out = Path(args.out) if args.out is not None else (None if given else RESULTS)

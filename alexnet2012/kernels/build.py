@@ -14,8 +14,9 @@ The cache: build/alexnet2012_kernels/ (or $REPRO_BUILD_DIR), one folder per
 cache key, a hash of what the object files depend on besides their own sources
 (the torch and CUDA versions, the Python ABI, the compiler flags and the list of
 source files). Inside it torch's ninja build redoes only the objects whose
-source or included csrc/ header changed; an unchanged tree just loads the
-library.
+source or included csrc/ header changed; a library already built from the same
+contents (in this checkout or another sharing the cache) is loaded without compiling
+(repro.native_build keys each library by the sources' and headers' contents).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Build step of the fused 1989 kernels: `python -m lecun1989.fused.build [--cuda]`.
 
 The C++/CUDA sources in csrc/ are compiled by `repro.native_build` into a cache
-folder ($REPRO_BUILD_DIR, default <repo>/build/lecun1989_fused), once per source
-change; later imports load the cached library.
+folder ($REPRO_BUILD_DIR, default <repo>/build/lecun1989_fused), once per content of
+the sources, flags and compilers (wherever the checkout lies); later imports load the
+cached library.
 """
 
 from __future__ import annotations

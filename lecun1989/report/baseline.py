@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from repro.report import plots, rows
-from repro.report.collect import Skipped, read_history
+from repro.report.collect import Skipped, row_curves
 from repro.report.experiment_table import skipped_section
 from repro.report.markdown import fmt, mean_sd, table
 from repro.report.rows import settings_order
@@ -118,19 +118,20 @@ def _markdown(ours: pd.DataFrame, summary: pd.DataFrame, skipped: Sequence[Skipp
     return "".join(text)
 
 
-def _figures(ours: pd.DataFrame, summary: pd.DataFrame, out_dir: Path, stem: str) -> list[tuple[str, Path]]:
-    """With more than one line: test error per line (dots: seeds) and the learning curves."""
+def _figures(ours: pd.DataFrame, summary: pd.DataFrame, out_dir: Path,
+             stem: str) -> tuple[list[tuple[str, Path]], list[Skipped]]:
+    """With more than one line: test error per line (dots: seeds) and the learning curves; and the runs
+    left out of the curves (collect.row_curves)."""
     if len(summary) < 2:
-        return []
+        return [], []
     order = list(summary["row"])
     path = plots.error_by_row(order, ours.assign(name=ours["row"]), {}, f"{stem}: test error per configuration",
                               out_dir / f"{stem}_error.png")
     figures = [("Test error per configuration (dots: seeds; bars: mean ± sd)", path)]
-    curves = {row: pd.concat([read_history(r) for r in ours.loc[ours["row"] == row, "run"]], ignore_index=True)
-              for row in order}
+    curves, left_out = row_curves({row: ours.loc[ours["row"] == row, "run"] for row in order})
     path = plots.learning_curves(curves, f"{stem}: learning curves", out_dir / f"{stem}_curves.png")
     figures.append(("Learning curves (mean over seeds)", path))
-    return figures
+    return figures, left_out
 
 
 def write_baseline(
@@ -142,7 +143,8 @@ def write_baseline(
     stem = stem or name
     out_dir.mkdir(parents=True, exist_ok=True)
     md, csv = out_dir / f"{stem}.md", out_dir / f"{stem}.csv"
-    figures = _figures(ours, summary, out_dir, stem)
+    figures, left_out = _figures(ours, summary, out_dir, stem)
+    skipped = [*skipped, *left_out]
     rejection = write_rejection(ours, list(summary["row"]) if len(summary) else [], out_dir, stem,
                                 f"LeCun et al. 1989 reproduced: `{name}`", DATA_LABEL)
     write_text_atomic(md, _markdown(ours, summary, skipped, name, figures, rejection[0] if rejection else None))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pandas as pd
 
 from repro.train.record import CONFIG, METRICS, DivergedRun, RecordError, read_metrics, read_record
 
-from .rows import row_config
+from .rows import record_facts, row_config
 
 
 @dataclass(frozen=True)
@@ -76,12 +76,10 @@ def _row(path: Path, m: dict) -> dict:
             "name": m["name"],
             # Records from before tables and tricks existed: no table, no tricks.
             "table": m.get("table") or "",
-            "tricks": ", ".join(t["name"] for t in m.get("tricks") or []),
+
             "backend": m.get("backend") or ((m.get("config") or {}).get("trainer") or {}).get("backend", "eager"),
-            "data": m["data"],
-            "n_train": int(m.get("n_train") or 0),
+            **record_facts(m),  # data, passes, n_train, tricks: what rows.py keys a row by besides its config
             "seed": int(m["seed"]),
-            "passes": int(m["passes"]),
             "train_error": float(final["train"]["error"]),
             # A validation run that never evaluated the test digits (lecun1989's data.evaluate_test=false): NaN.
             "test_error": float(final["test"]["error"]) if "test" in final else math.nan,
@@ -112,7 +110,7 @@ def collect(roots: Iterable[Path], dirs: Iterable[Path] | None = None) -> tuple[
         try:
             rows.append(_row(path, read_metrics(path)))
         except DivergedRun as exc:
-            skipped.append(_diverged(path, str(exc)))
+            skipped.append(diverged_skip(path, str(exc)))
         except RecordError as exc:
             skipped.append(Skipped(path, str(exc)))
     frame = pd.DataFrame(rows)
@@ -121,7 +119,8 @@ def collect(roots: Iterable[Path], dirs: Iterable[Path] | None = None) -> tuple[
     return frame, skipped
 
 
-def _diverged(path: Path, reason: str) -> Skipped:
+def diverged_skip(path: Path, reason: str) -> Skipped:
+    """A diverged run as skipped, with the config, name and seed its row is told by."""
     m = read_record(path)
     try:
         seed = int(m.get("seed"))
@@ -130,9 +129,48 @@ def _diverged(path: Path, reason: str) -> Skipped:
     return Skipped(path, reason, config=row_config(m, path), name=str(m.get("name", "")), seed=seed)
 
 
-def read_history(run: str | Path) -> pd.DataFrame:
-    """A run's per-pass history.csv (empty frame when absent or unreadable)."""
+HISTORY = "history.csv"
+CURVES_LEFT_OUT = "left out of the learning curves (its final numbers are counted)"
+
+
+def history(run: str | Path) -> tuple[pd.DataFrame, str | None]:
+    """A run's per-pass history.csv, or an empty frame and why it cannot be drawn (absent, empty,
+    unreadable, or not a history: no numeric `pass` column, or an error column that is not numbers)."""
+    file = Path(run) / HISTORY
+    if not file.is_file():
+        return pd.DataFrame(), f"no {HISTORY}"
     try:
-        return pd.read_csv(Path(run) / "history.csv")
-    except (OSError, ValueError):
-        return pd.DataFrame()
+        frame = pd.read_csv(file)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(), f"{HISTORY} is empty"
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return pd.DataFrame(), f"{HISTORY} unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})"
+    if frame.empty:
+        return pd.DataFrame(), f"{HISTORY} has no passes"
+    errors = [c for c in frame.columns if str(c).endswith("_error")]
+    bad = [c for c in ["pass", *errors] if c not in frame or not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad or not errors:
+        what = f"column {bad[0]!r} missing or not numbers" if bad else "no error columns"
+        return pd.DataFrame(), f"{HISTORY} is not a history ({what})"
+    return frame, None
+
+
+def read_history(run: str | Path) -> pd.DataFrame:
+    """A run's per-pass history.csv (empty frame when absent or unusable: `history` says why)."""
+    return history(run)[0]
+
+
+def row_curves(runs_by_row: Mapping[str, Iterable[str | Path]]) -> tuple[dict[str, pd.DataFrame], list[Skipped]]:
+    """Each row's runs' histories, concatenated (the learning curves' input), and the runs left out of
+    them with the reason: a report says what its curves lack, never draws fewer seeds silently."""
+    curves, left_out = {}, []
+    for row, runs in runs_by_row.items():
+        frames = []
+        for run in runs:
+            frame, why = history(run)
+            if why is None:
+                frames.append(frame)
+            else:
+                left_out.append(Skipped(Path(run), f"{CURVES_LEFT_OUT}: {why}", row=row))
+        curves[row] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return curves, left_out

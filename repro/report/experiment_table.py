@@ -24,7 +24,7 @@ import yaml
 from repro.train.atomic import write_text_atomic
 
 from . import plots, rows
-from .collect import Skipped, read_history
+from .collect import Skipped, row_curves
 from .markdown import fmt, mean_sd, table
 from .rows import settings_order
 from .summary import split_names, summarise
@@ -216,7 +216,8 @@ def _markdown(table_name: str, runs: pd.DataFrame, summary: pd.DataFrame, order:
 
 
 def skipped_section(skipped: Sequence[Skipped]) -> str:
-    """Diverged, duplicate, unfinished and malformed records: listed, never in a mean."""
+    """Diverged, duplicate, unfinished and malformed records: listed, never in a mean; and runs left out of
+    the learning curves (no usable history.csv), which are counted in the tables."""
     if not skipped:
         return ""
     return "\n## Skipped records\n\n" + table(
@@ -228,7 +229,8 @@ def _first_run(runs: pd.DataFrame, row: str) -> pd.Series:
 
 
 def _figures(table_name: str, runs: pd.DataFrame, summary: pd.DataFrame, order: list[str], pub: dict,
-             out_dir: Path, style: ExperimentStyle) -> list[tuple[str, Path]]:
+             out_dir: Path, style: ExperimentStyle) -> tuple[list[tuple[str, Path]], list[Skipped]]:
+    """The figures (caption, path), and the runs left out of the learning curves (collect.row_curves)."""
     figures = []
     home_data = style.home_data
     away = [n for n in order if home_data and summary.loc[summary["row"] == n, "data"].iloc[0] != home_data]
@@ -238,8 +240,7 @@ def _figures(table_name: str, runs: pd.DataFrame, summary: pd.DataFrame, order: 
                               published_label=style.published_label,
                               away=away, away_label=f"ours, tested on {', '.join(away_data)}")
     figures.append((style.error_caption, path))
-    curves = {row: pd.concat([read_history(r) for r in runs.loc[runs["row"] == row, "run"]], ignore_index=True)
-              for row in order}
+    curves, left_out = row_curves({row: runs.loc[runs["row"] == row, "run"] for row in order})
     path = plots.learning_curves(curves, f"{table_name}: learning curves", out_dir / f"{table_name}_curves.png", away)
     figures.append((f"Learning curves (mean over seeds; dashed: rows tested on another data set than "
                     f"{style.data_label.get(home_data, home_data)})", path))
@@ -265,7 +266,7 @@ def _figures(table_name: str, runs: pd.DataFrame, summary: pd.DataFrame, order: 
     if kernels:
         path = plots.kernel_rows(kernels, style.kernels_title, out_dir / f"{table_name}_{style.kernels_file}.png")
         figures.append((style.kernels_caption, path))
-    return figures
+    return figures, left_out
 
 
 def write_experiment(table_name: str, runs: pd.DataFrame, skipped: Sequence[Skipped], out_dir: Path,
@@ -280,7 +281,7 @@ def write_experiment(table_name: str, runs: pd.DataFrame, skipped: Sequence[Skip
         write_text_atomic(md, _markdown(table_name, runs, pd.DataFrame(columns=["name", "row", "settings"]), [], skipped, pub, [], style))
         return [md]
     summary, order = tables(runs, table_name)
-    figures = _figures(table_name, runs, summary, order, pub, out_dir, style)
-    write_text_atomic(md, _markdown(table_name, runs, summary, order, skipped, pub, figures, style))
+    figures, left_out = _figures(table_name, runs, summary, order, pub, out_dir, style)
+    write_text_atomic(md, _markdown(table_name, runs, summary, order, [*skipped, *left_out], pub, figures, style))
     write_text_atomic(csv, _csv(summary, order, pub, style))
     return [md, csv, *(p for _, p in figures)]

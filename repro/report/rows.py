@@ -11,6 +11,8 @@ folder by path) and the others are listed as duplicates, never counted.
 
 A key the runs' command lines set (`.hydra/overrides.yaml`: `optim.lr=0.1`) is a setting too, even
 where it is the same in every run of a table: two sweeps that differ only there get tables that say so.
+A config group set there is said by the key that records its choice: `trick=[relu]` by `trick` (the
+selected tricks, in order, a key of its own beside each trick's parameters), `data=mnist16` by `data.name`.
 
 Run-identity keys, which never make two runs different rows:
 - seed: what a row is averaged over;
@@ -30,14 +32,19 @@ size included) makes a different row: a speed sweep is a sweep too. So do the
 record's own data set, number of passes, training-set size and tricks (records
 from older code, or a run stopped early by trainer.max_epochs, say it there
 only); tables show those in their own columns, so they join a row's label only
-where they tell two rows of the same settings apart (`softmax_ce passes=1`).
+where they tell two rows of the same settings apart (`softmax_ce passes=1`). A run told to stop at
+a target error (trainer.stop_split) records the passes it took, which differ by seed: its passes
+never split its row.
+
+Every report groups its runs here: through `resolve` (a table of collected runs) or `group_records`
+(run folders and their records, for a report that reads them itself), never by name or (name, seed).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +94,11 @@ def row_config(record: Mapping, run: Path | None = None) -> dict[str, str]:
         except yaml.YAMLError:
             config = None
     flat = flatten(config if isinstance(config, Mapping) else {})
+    if isinstance(config, Mapping) and ("trick" in config or "trainer" in config):
+        # The selection itself (`trick=[relu]`), beside each trick's own parameters; an app's config
+        # without the group selected none (`trick=[]` leaves it out).
+        tricks = config.get("trick")
+        flat["trick"] = "[" + ", ".join(map(str, tricks if isinstance(tricks, Mapping) else ())) + "]"
     # Keys added to the configs since older records were written, at the value their absence meant.
     flat = {**{k: _value(v) for k, v in ADDED_KEYS.items()}, **flat}
     flat.setdefault("name", _value(record.get("name", "")))
@@ -121,9 +133,11 @@ def settings_keys(configs: Sequence[Mapping[str, str]], names: Sequence[str]) ->
 
 
 def command_line_keys(runs: Sequence[Path], configs: Sequence[Mapping[str, str]]) -> list[str]:
-    """The config keys the runs' command lines set (`optim.lr=0.1`: each run's .hydra/overrides.yaml),
-    outside the run-identity keys and config groups: shown as settings even where every run of a
-    table has the same value, so tables of two sweeps that differ only there can be told apart."""
+    """The config keys the runs' command lines set (`optim.lr=0.1`: each run's .hydra/overrides.yaml;
+    a config group by the key that records its choice, `_set_keys`), outside the run-identity keys and
+    `name`, that have one value in every run: shown as settings even so, so tables of two sweeps that
+    differ only there can be told apart. (One that varies is a setting already where it splits runs of
+    one name, settings_keys; where only the names differ, the name says it.)"""
     known = set().union(*(set(c) for c in configs)) if configs else set()
     found: set[str] = set()
     for run in runs:
@@ -133,9 +147,21 @@ def command_line_keys(runs: Sequence[Path], configs: Sequence[Mapping[str, str]]
             continue
         for item in overrides if isinstance(overrides, list) else []:
             key = str(item).split("=", 1)[0].lstrip("+")
-            if "=" in str(item) and not key.startswith("~") and key in known and not _is_identity(key):
-                found.add(key)
-    return sorted(found)
+            if "=" in str(item) and not key.startswith("~") and not _is_identity(key):
+                found.update(_set_keys(key, known))
+    found.discard("name")
+    return sorted(k for k in found if len({c.get(k, MISSING) for c in configs}) == 1)
+
+
+def _set_keys(key: str, known: set[str]) -> list[str]:
+    """The config keys a command-line override of ``key`` sets: the key itself; for a config group
+    (`trick=[relu]`, `data=mnist16`, `optim=sdlm`) the key that records its choice (`trick`, the
+    group's `name`), else every key under it. A group choice is what a row ran with: its label says it."""
+    if key in known:
+        return [key]
+    if f"{key}.name" in known:
+        return [f"{key}.name"]
+    return sorted(k for k in known if k.startswith(key + ".") and not _is_identity(k))
 
 
 def label(name: str, settings: Sequence[tuple[str, str]]) -> str:
@@ -156,11 +182,27 @@ def settings_order(settings: Sequence[tuple[str, str]]) -> tuple:
 
 
 FACTS = ("data", "passes", "n_train", "tricks")  # record fields a row is keyed by besides its config
+# A run told to stop at a target error (trainer.stop_split) records the passes it took: an outcome of its
+# seed, not part of its configuration, so its row is keyed by this instead.
+TO_TARGET = "to target"
+
+
+def record_facts(record: Mapping) -> dict[str, Any]:
+    """The FACTS of a run record, as every report reads them (collect.py's columns)."""
+    return {"data": record["data"], "passes": int(record["passes"]), "n_train": int(record.get("n_train") or 0),
+            "tricks": ", ".join(t["name"] for t in record.get("tricks") or [])}
+
+
+def _stops_at_target(config: Mapping[str, str]) -> bool:
+    return config.get("trainer.stop_split", "") not in ("", MISSING) or \
+        config.get(RECIPE + "trainer.stop_split", "") not in ("", MISSING)
 
 
 def _facts(runs: pd.DataFrame) -> list[tuple[tuple[str, str], ...]]:
     cols = [c for c in FACTS if c in runs]
-    return [tuple((c, str(runs.at[i, c])) for c in cols) for i in runs.index]
+    stops = [_stops_at_target(c) for c in runs["config"]] if "config" in runs else [False] * len(runs)
+    return [tuple((c, TO_TARGET if c == "passes" and stop else str(runs.at[i, c])) for c in cols)
+            for i, stop in zip(runs.index, stops)]
 
 
 def resolve(runs: pd.DataFrame, skipped: Sequence = ()) -> tuple[pd.DataFrame, list]:
@@ -220,3 +262,74 @@ def _shown_path(path: str) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One row of a table, as `resolve` makes them: one configuration, its counted runs (one per seed)."""
+
+    label: str  # `relu optim.lr=0.01`: the name and the settings that tell it from the other rows
+    name: str
+    settings: tuple[tuple[str, str], ...]
+    key: str  # row_key: the configuration (and facts) that make the row
+    runs: tuple[Path, ...]  # the counted runs, by seed
+    seeds: tuple[int, ...]  # their seeds, in the same order
+    duplicates: tuple[tuple[Path, Path], ...] = ()  # (a run not counted, the run of the same seed counted)
+
+
+def group_records(records: Iterable[tuple[Path, Mapping]]) -> tuple[list[Row], list]:
+    """Records grouped into rows exactly as the tables group them (`resolve`): a different configuration
+    is a different row, the same configuration and seed a duplicate, never a second seed.
+
+    ``records``: (run folder, its record: metrics.json as read_metrics or read_record gives it), finished
+    or diverged. Returns the rows (by name, then settings) and the records not counted, as collect.Skipped:
+    the duplicates ("duplicate of ...", with their row's label) and the diverged runs (their row's label).
+    Records without a name, seed, data set or passes are skipped as malformed."""
+    from .collect import Skipped
+
+    frame, skipped = [], []
+    for path, record in records:
+        path = Path(path)
+        try:
+            entry = {"run": str(path), "name": str(record["name"]), "seed": int(record["seed"]),
+                     "finished_at": str(record.get("finished_at") or ""), **record_facts(record),
+                     "config": row_config(record, path)}
+        except (KeyError, TypeError, ValueError) as exc:
+            skipped.append(Skipped(path, f"malformed record ({type(exc).__name__}: {exc})"))
+            continue
+        diverged = _diverged_reason(record)
+        if diverged is not None:
+            skipped.append(Skipped(path, diverged, config=entry["config"], name=entry["name"], seed=entry["seed"]))
+        else:
+            frame.append(entry)
+    runs, skipped = resolve(pd.DataFrame(frame), skipped)
+    dups: dict[str, list[tuple[Path, Path]]] = {}
+    for s in skipped:
+        if s.reason.startswith("duplicate of "):
+            kept = runs[(runs["row"] == s.row) & (runs["seed"] == _seed_of(s.reason))]["run"]
+            dups.setdefault(s.row, []).append((s.path, Path(kept.iloc[0]) if len(kept) else s.path))
+    out = []
+    for key, group in (runs.groupby("row_key", sort=False) if len(runs) else ()):
+        group = group.sort_values(["seed", "run"])
+        first = group.iloc[0]
+        out.append(Row(first["row"], first["name"], tuple(first["settings"]), key,
+                       tuple(Path(r) for r in group["run"]), tuple(int(s) for s in group["seed"]),
+                       tuple(dups.get(first["row"], ()))))
+    out.sort(key=lambda r: (r.name, settings_order(r.settings), r.label))
+    return out, skipped
+
+
+def _seed_of(reason: str) -> int:
+    """The seed a duplicate's reason names ("... (same config and seed 3); not counted")."""
+    return int(reason.rsplit("seed ", 1)[1].split(")")[0])
+
+
+def _diverged_reason(record: Mapping) -> str | None:
+    """Why a record is diverged, as read_metrics says it (its status, or a NaN in a record written as
+    complete), else None."""
+    from repro.train.record import DIVERGED, _first_non_finite, divergence_reason
+
+    if record.get("status") == DIVERGED:
+        return divergence_reason(record.get("diverged") if isinstance(record.get("diverged"), dict) else {})
+    bad = _first_non_finite(record.get("final"))
+    return None if bad is None else divergence_reason({"cause": f"final {bad[0]} is {bad[1]}, in a record written as complete"})

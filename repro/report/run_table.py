@@ -16,20 +16,21 @@ from pathlib import Path
 import pandas as pd
 
 from repro.train.atomic import write_text_atomic
-from repro.train.record import RecordError, read_metrics
+from repro.train.record import DivergedRun, RecordError, read_metrics
 
-from .collect import Skipped, find_run_dirs, record_era
 from . import plots
-from .collect import read_history
+from .collect import Skipped, diverged_skip, find_run_dirs, record_era, row_curves
 from .markdown import fmt, table
-from .rows import MISSING, command_line_keys, label, row_config, settings_keys
+from .rows import label, record_facts, resolve, row_config
 
 RATES = ("error", "top5_error")
 
 
 def run_rows(roots: Iterable[Path], era: str | None = None) -> tuple[pd.DataFrame, list[Skipped]]:
-    """One row per finished run under ``roots`` (only ``era``'s records, where given: a folder may
-    mix eras, and each era's runs go to its own table)."""
+    """One row per counted run under ``roots`` (only ``era``'s records, where given: a folder may
+    mix eras, and each era's runs go to its own table). Runs are grouped into configurations as
+    every table groups them (rows.resolve): a run of the same configuration and seed as another is a
+    duplicate, listed as skipped, never a second seed; its row's label is in the `row` attribute."""
     rows, skipped = [], []
     for path in find_run_dirs(roots):
         if era is not None and record_era(path) not in (era, None):
@@ -37,16 +38,19 @@ def run_rows(roots: Iterable[Path], era: str | None = None) -> tuple[pd.DataFram
         try:
             m = read_metrics(path)
             env = m.get("environment") or {}
+            facts = record_facts(m)  # data, passes, n_train, tricks: what rows.py keys a row by besides its config
             row = {
                 "run": str(path),
                 "era": m["era"],
                 "name": m["name"],
-                "data": m["data"],
-                "n_train": int(m.get("n_train") or 0),
+                "data": facts["data"],
+                "n_train": facts["n_train"],
                 "n_test": int(m.get("n_test") or 0),
                 "seed": int(m["seed"]),
-                "passes": int(m["passes"]),
+                "passes": facts["passes"],
                 "processes": int(m.get("world_size") or 1),
+                "tricks": facts["tricks"],
+                "finished_at": str(m.get("finished_at") or ""),
                 "config": row_config(m, path),
             }
             for split, result in sorted(m["final"].items()):
@@ -58,19 +62,28 @@ def run_rows(roots: Iterable[Path], era: str | None = None) -> tuple[pd.DataFram
                 "git_commit": str((env.get("git") or {}).get("commit", "unknown")),
             })
             rows.append(row)
+        except DivergedRun as exc:  # its config still tells rows apart, and its row is named
+            skipped.append(diverged_skip(path, str(exc)))
         except (RecordError, KeyError, TypeError, ValueError) as exc:
             skipped.append(Skipped(path, str(exc)))
     frame = pd.DataFrame(rows)
+    frame, skipped = resolve(frame, skipped)
     if not frame.empty:
         frame = frame.sort_values(["era", "name", "data", "seed", "run"], kind="stable").reset_index(drop=True)
-        configs = list(frame.pop("config"))
-        keys = settings_keys(configs, [str(n) for n in frame["name"]])
-        keys += [k for k in command_line_keys([Path(r) for r in frame["run"]], configs) if k not in keys]
+        settings = list(frame["settings"])
+        keys = [k for k, _ in settings[0]]
+        labels = list(frame["row"])
+        frame = frame.drop(columns=[c for c in INTERNAL if c in frame])
         at = frame.columns.get_loc("name") + 1
         for i, key in enumerate(keys):
-            frame.insert(at + i, key, [c.get(key, MISSING) for c in configs])
+            frame.insert(at + i, key, [dict(s)[key] for s in settings])
         frame.attrs["settings"] = keys
+        frame.attrs["rows"] = labels
     return frame, skipped
+
+
+# Columns the grouping needs (rows.resolve) that the table does not show.
+INTERNAL = ("config", "settings", "row", "row_key", "finished_at", "tricks")
 
 
 def write_run_table(roots: Iterable[Path], stem: Path, base: Path | None = None, era: str | None = None) -> list[Path]:
@@ -81,7 +94,8 @@ def write_run_table(roots: Iterable[Path], stem: Path, base: Path | None = None,
     keys = frame.attrs.get("settings", [])
     split_cols = [c for c in frame.columns if c.endswith(RATES) and c not in ("n_train", "n_test", *keys)]
     stem = Path(stem)
-    figures = _figures(frame, keys, split_cols, stem)
+    figures, left_out = _figures(frame, keys, split_cols, stem)
+    skipped = [*skipped, *left_out]  # runs the curves lack: said, with why
     if not frame.empty:
         frame["run"] = [_relative(Path(r), base) for r in frame["run"]]
     headers = ["run", *keys, "data", "train images", "test images", "seed", "passes", "processes",
@@ -105,29 +119,30 @@ def write_run_table(roots: Iterable[Path], stem: Path, base: Path | None = None,
     return [stem.with_suffix(".csv"), stem.with_suffix(".md"), *(p for _, p in figures)]
 
 
-def _figures(frame: pd.DataFrame, keys: list[str], split_cols: list[str], stem: Path) -> list[tuple[str, Path]]:
-    """With more than one configuration (name and settings): the error plot and the learning curves."""
+def _figures(frame: pd.DataFrame, keys: list[str], split_cols: list[str],
+             stem: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
+    """With more than one configuration (rows.py's rows): the error plot and the learning curves; and the
+    runs left out of the curves (collect.row_curves)."""
     top1 = [c for c in split_cols if not c.endswith("top5_error")]
     if frame.empty or not top1:
-        return []
-    rows = [label(str(r["name"]), [(k, str(r[k])) for k in keys]) for _, r in frame.iterrows()]
+        return [], []
+    rows = frame.attrs.get("rows") or [label(str(r["name"]), [(k, str(r[k])) for k in keys]) for _, r in frame.iterrows()]
     order = list(dict.fromkeys(rows))
     if len(order) < 2:
-        return []
+        return [], []
     metric, split = top1[0], top1[0][: -len("_error")]
     runs = frame.assign(name=rows)
     path = plots.error_by_row(order, runs, {}, f"{stem.name}: {split} error per configuration",
                               stem.with_name(f"{stem.name}_error.png"), metric=metric,
                               metric_label=f"{split} error (%, top-1)")
     figures = [(f"{split} error per configuration (dots: seeds; bars: mean ± sd)", path)]
-    curves = {row: pd.concat([read_history(r) for r in runs.loc[runs["name"] == row, "run"]], ignore_index=True)
-              for row in order}
+    curves, left_out = row_curves({row: runs.loc[runs["name"] == row, "run"] for row in order})
     splits = [s for s in ("train", "val", "test") if any(f"{s}_error" in c for c in curves.values())]
     if splits:
         path = plots.learning_curves(curves, f"{stem.name}: learning curves", stem.with_name(f"{stem.name}_curves.png"),
                                      splits=splits)
         figures.append(("Learning curves (mean over seeds)", path))
-    return figures
+    return figures, left_out
 
 
 def _label(column: str) -> str:

@@ -6,7 +6,9 @@ import pandas as pd
 
 from . import rows
 
-GROUP = ["era", "table", "data", "name", "row", "passes"]
+# One line per row (rows.py; a row's label is unique within its table). Its passes: the most any of its
+# runs took (a row that stops at a target error, trainer.stop_split, takes different passes per seed).
+GROUP = ["era", "table", "data", "name", "row"]
 METRICS = ["train_error", "test_error", "train_misses", "test_misses", "train_loss", "test_loss",
            "wall_time_s", "samples_per_s"]
 
@@ -42,7 +44,7 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
                       hardware=("hardware", lambda s: "; ".join(sorted(set(s)))),
                       backend=("backend", lambda s: "; ".join(sorted(set(s)))),
                       tricks=("tricks", lambda s: "; ".join(sorted(set(s)))),
-                      n_train=("n_train", "max"), settings=("settings", "first"))
+                      n_train=("n_train", "max"), settings=("settings", "first"), passes=("passes", "max"))
     for metric in METRICS + other_splits(runs):
         out[f"{metric}_mean"] = grouped[metric].mean()
         out[f"{metric}_sd"] = grouped[metric].std(ddof=1)

@@ -107,7 +107,8 @@ def test_recipe_values_count_but_show_only_when_the_config_does_not_say():
     flat = row_config(record)
     added = {k for k in flat if k.removeprefix("recipe.") in ADDED_KEYS}  # keys younger than some records
     assert {k: v for k, v in flat.items() if k not in added} == {
-        "name": "b", "optim.lr": "0.1", "trick.relu": "{}", "recipe.model.lrn_alpha": "0.0001", "recipe.optim.lr": "0.1"}
+        "name": "b", "optim.lr": "0.1", "trick": "[relu]", "trick.relu": "{}", "recipe.model.lrn_alpha": "0.0001",
+        "recipe.optim.lr": "0.1"}
     other = dict(flat, **{"optim.lr": "0.2", "recipe.optim.lr": "0.2"})
     assert settings_keys([flat, other], ["b", "b"]) == ["optim.lr"]
     changed_code = dict(flat, **{"recipe.model.lrn_alpha": "2e-05"})  # same config, other effective value
