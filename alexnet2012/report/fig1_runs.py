@@ -9,13 +9,13 @@ row; a second run of one row with the same seed is a duplicate, listed and never
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
 from repro.report.collect import find_run_dirs, read_history, record_era
-from repro.report.rows import RECIPE, row_config
+from repro.report.rows import RECIPE, group_records, row_config
 from repro.train.record import DivergedRun, RecordError, read_metrics, read_record
 
 TARGET = 25.0  # % training error: the figure's horizontal line
@@ -44,6 +44,7 @@ class Fig1Run:
     config: dict  # row_config: what identifies its row
     metrics: dict
     diverged: str = ""  # why the run has no result (a non-finite loss), else ""
+    row: str = ""  # its row's key as repro.report.rows groups it (set by read_fig1_runs)
 
     @property
     def net(self) -> str:
@@ -59,7 +60,7 @@ class Fig1Run:
 
     @property
     def row_key(self) -> str:
-        return json.dumps(self.config, sort_keys=True)
+        return self.row or json.dumps(self.config, sort_keys=True)
 
     @property
     def search_key(self) -> str:
@@ -123,9 +124,11 @@ def read_fig1_runs(sweeps: list[Path], table: str, untabled: bool = False) -> Fi
             lr=float((cfg.get("optim") or {}).get("lr", 1.0)), cap=int((cfg.get("trainer") or {}).get("epochs", 0)),
             passes=int(m.get("passes") or len(curve)), curve=curve, config=row_config(m, path), metrics=m,
             diverged=diverged))
-    kept: dict[tuple[str, int], Fig1Run] = {}
-    for run in sorted(runs, key=lambda r: (str(r.metrics.get("finished_at") or "~"), str(r.path))):
-        first = kept.setdefault((run.row_key, run.seed), run)
-        if first is not run:
-            skipped.append(f"{run.path.name}: duplicate of {first.path} (same config and seed {run.seed}); not counted")
-    return Fig1Records(sorted(kept.values(), key=lambda r: (r.net, r.lr, r.cap, r.seed, str(r.path))), skipped)
+    # Rows exactly as every table groups them (repro.report.rows.group_records): a duplicate (same config
+    # and seed) is listed, never counted; a diverged run keeps its place in the page's diverged list.
+    rows, not_counted = group_records((r.path, r.metrics) for r in runs if not r.diverged)
+    row_of = {path: row.key for row in rows for path in row.runs}
+    duplicates = {s.path: s.reason for s in not_counted if s.reason.startswith("duplicate of ")}
+    skipped += [f"{path.name}: {reason}" for path, reason in duplicates.items()]
+    kept = [replace(r, row=row_of.get(r.path, "")) for r in runs if r.path not in duplicates]
+    return Fig1Records(sorted(kept, key=lambda r: (r.net, r.lr, r.cap, r.seed, str(r.path))), skipped)

@@ -13,7 +13,9 @@ from repro.train.record import RunDir, write_metrics
 
 def run(path, name, table, *, val=None, train_curve=None, passes=10, seed=0, hardware="test cpu"):
     path.mkdir(parents=True)
-    (path / "config.yaml").write_text(f"seed: {seed}\n")
+    # A Figure 1 run stops at 25% training error, so its seeds run different passes within one row.
+    stops = "trainer: {stop_split: train, stop_error: 25.0}\n" if table == "figure1" else ""
+    (path / "config.yaml").write_text(f"seed: {seed}\n{stops}")
     curve = train_curve or [50.0] * passes
     lines = ["pass,train_error,val_error"] + [f"{i},{e},{e + 5}" for i, e in enumerate(curve, 1)]
     (path / "history.csv").write_text("\n".join(lines) + "\n")
