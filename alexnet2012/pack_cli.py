@@ -15,6 +15,7 @@ from pathlib import Path
 from repro.data.errors import DataError
 from repro.data.imagenet import IMAGENET_DIR, scan_imagenet
 from repro.data.root import resolve_data_root
+from repro.startup import quiet_broken_pipe
 
 from .data import PACKED_DIR
 from .pack import pack_images
@@ -24,6 +25,7 @@ def packed_path(root: Path, split: str, size: int) -> Path:
     return Path(root) / IMAGENET_DIR / PACKED_DIR / f"{split}_{size}"
 
 
+@quiet_broken_pipe  # `alexnet2012-pack --help | head -1`: no traceback
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="alexnet2012-pack", description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=None, help="data root (default: $REPRO_DATA_ROOT, else ./data)")

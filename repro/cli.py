@@ -19,6 +19,7 @@ from repro.report.index import write_index
 from repro.report.reporter import Reporter, ReporterError, reporter_for, reporters
 from repro.report.rows import resolve
 from repro.report.run_table import write_run_table
+from repro.startup import quiet_broken_pipe
 from repro.train.record import RecordError, read_metrics, read_record
 
 
@@ -261,6 +262,7 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
+@quiet_broken_pipe  # `repro --help | head -1`: no traceback
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="repro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
