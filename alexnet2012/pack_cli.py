@@ -12,9 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from repro.argtypes import count
 from repro.data.errors import DataError
 from repro.data.imagenet import IMAGENET_DIR, scan_imagenet
 from repro.data.root import resolve_data_root
+from repro.startup import quiet_broken_pipe
 
 from .data import PACKED_DIR
 from .pack import pack_images
@@ -24,14 +26,15 @@ def packed_path(root: Path, split: str, size: int) -> Path:
     return Path(root) / IMAGENET_DIR / PACKED_DIR / f"{split}_{size}"
 
 
+@quiet_broken_pipe  # `alexnet2012-pack --help | head -1`: no traceback
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="alexnet2012-pack", description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=None, help="data root (default: $REPRO_DATA_ROOT, else ./data)")
     parser.add_argument("--split", choices=["train", "val", "both"], default="both")
-    parser.add_argument("--size", type=int, default=256, help="shorter side and crop (paper: 256)")
-    parser.add_argument("--workers", type=int, default=0, help="decoding processes")
+    parser.add_argument("--size", type=count(), default=256, help="shorter side and crop (paper: 256)")
+    parser.add_argument("--workers", type=count(0), default=0, help="decoding processes")
     parser.add_argument("--on-bad-image", choices=["fail", "skip"], default="fail")
-    parser.add_argument("--expected-classes", type=int, default=1000)
+    parser.add_argument("--expected-classes", type=count(0), default=1000)
     args = parser.parse_args(argv)
     root = resolve_data_root(args.root)
     try:

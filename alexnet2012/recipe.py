@@ -106,6 +106,10 @@ class Recipe:
                 f"launched by torchrun with {os.environ['WORLD_SIZE']} processes but parallel.mode={self.parallel.mode}; "
                 "set parallel.mode=ddp (or run without torchrun)"
             )
+        # The splits evaluated every pass; `val` (and its ten-crop `val10`) plays the paper's test set.
+        shared.check_stop_split(self.trainer, {"train": "" if self.eval.train_subset else "eval.train_subset > 0",
+                                               "holdout": "" if self.data.val_size else "data.val_size > 0"},
+                                test_splits=("val", "val10"))
         if self.augment.crop != self.model.input_size:
             raise ConfigError(
                 f"augment.crop={self.augment.crop} must equal model.input_size={self.model.input_size} "

@@ -37,6 +37,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from repro.argtypes import count, seed  # noqa: E402  (numeric arguments checked as parsed)
 
 from alexnet2012.data import ImageData  # noqa: E402
 from alexnet2012.datasets import ArrayDataset  # noqa: E402
@@ -142,14 +143,14 @@ def measure(name: str, overrides: list[str], size: int, args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=128, help="images per step (paper: 128)")
-    parser.add_argument("--steps", type=int, default=4, help="steps per variant; the first is not timed")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--batch", type=count(), default=128, help="images per step (paper: 128)")
+    parser.add_argument("--steps", type=count(2), default=4, help="steps per variant; the first is not timed")
+    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--threads", type=count(0), default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
     parser.add_argument("--name", default="alexnet_step", help="output file stem (default alexnet_step)")
     parser.add_argument("--only", default=None, help="run only the variants whose name contains this text")
-    parser.add_argument("--repeats", type=int, default=1,
+    parser.add_argument("--repeats", type=count(), default=1,
                         help="rounds over every variant (a shared, busy CPU drifts): each row reports the median "
                              "images/s and the median of its per-round ratios to the first row")
     args = parser.parse_args(argv)

@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ("cc_layers_18pct", "cc_conv_local_11pct")
 sys.path.insert(0, str(ROOT / "bench"))
+from _argtypes import count  # noqa: E402  (numeric arguments checked as parsed: repro/argtypes.py)
 from cifar_step import ContentionMeter, described_commit, rounded  # noqa: E402
 
 
@@ -65,8 +66,8 @@ def one_pass(experiment: str, threads: int, folder: Path, timeout_s: int) -> dic
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS))
-    parser.add_argument("--threads", type=int, default=0, help="trainer.threads (0: torch's default count)")
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per pass")
+    parser.add_argument("--threads", type=count(0), default=0, help="trainer.threads (0: torch's default count)")
+    parser.add_argument("--timeout", type=count(), default=1800, help="seconds allowed per pass")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
     parser.add_argument("--name", default="cifar_epoch", help="output file stem")
     args = parser.parse_args(argv)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
+from _argtypes import count  # noqa: E402  (numeric arguments checked as parsed: repro/argtypes.py)
 from cifar_step import EXPERIMENT, described_commit, synthetic_task  # noqa: E402
 
 # (kind, name fragments): an op goes to the first kind one of whose fragments its name contains.
@@ -84,9 +85,9 @@ def profile_net(model: str, threads: int, warmup: int, steps: int) -> tuple[dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nets", nargs="+", default=list(EXPERIMENT), choices=list(EXPERIMENT))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=12, help="steps timed, then as many profiled")
+    parser.add_argument("--threads", type=count(), default=1)
+    parser.add_argument("--warmup", type=count(), default=3)
+    parser.add_argument("--steps", type=count(), default=12, help="steps timed, then as many profiled")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
     parser.add_argument("--name", default="cifar_profile", help="output file stem")
     args = parser.parse_args(argv)

@@ -38,6 +38,8 @@ from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from _argtypes import count  # noqa: E402  (numeric arguments checked as parsed: repro/argtypes.py)
 BASELINE = "9eede98"  # the last commit before issue 32's speed work (the Figure 1 sweep started on it)
 EXPERIMENT = {"cc_fig1_relu": "figure1", "cc_fig1_tanh": "figure1", "cc_layers_18pct": "cc_layers_18pct"}
 # The variants: (label, tree, extra overrides). "before" is the baseline of each net's ratios.
@@ -272,10 +274,10 @@ def read(row: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=6, help="timed steps per row per round")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps before the first round")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads in every row")
+    parser.add_argument("--rounds", type=count(), default=5)
+    parser.add_argument("--steps", type=count(), default=6, help="timed steps per row per round")
+    parser.add_argument("--warmup", type=count(), default=2, help="untimed steps before the first round")
+    parser.add_argument("--threads", type=count(), default=1, help="torch CPU threads in every row")
     parser.add_argument("--baseline", default=BASELINE, help="the commit whose code the before-rows run")
     parser.add_argument("--compile", action="store_true", help="add the torch.compile rows")
     parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",

@@ -633,8 +633,31 @@ def main(argv: list[str]) -> int:
     if not 0 < budget <= MAX_PLANNED_S:
         print(f"error: --budget must be in (0, {MAX_PLANNED_S}] seconds", file=sys.stderr)
         return 2
+    if not rehearse:
+        missing = no_gpu()
+        if missing is not None:  # said before anything is run or written (results/ included)
+            print(f"error: no GPU here ({missing}); use --rehearse to run everything up to the first GPU "
+                  f"instruction: bash bench/gpu_session.sh {what} --rehearse", file=sys.stderr)
+            return 2
     out = out or Path(os.environ.get("OUT") or WORK / "out")
     return run_part(PARTS[what], rehearse, budget, out, deep)
+
+
+def no_gpu() -> str | None:
+    """Why this machine has no NVIDIA GPU to run a session on, or None: `nvidia-smi -L`
+    must list one (REPRO_GPU_SESSION_NO_GPU_CHECK=1 skips the check, for tests)."""
+    if os.environ.get("REPRO_GPU_SESSION_NO_GPU_CHECK") == "1":
+        return None
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return "nvidia-smi not found"
+    try:
+        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"nvidia-smi -L failed: {exc}"
+    if listed.returncode != 0 or "GPU" not in listed.stdout:
+        return f"nvidia-smi -L lists no GPU (exit {listed.returncode})"
+    return None
 
 
 if __name__ == "__main__":

@@ -7,11 +7,19 @@
 # `python bench/gpu_session.py unpack FILES_AT`. --rehearse runs everything up to the first GPU instruction.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-python3}"
+# $PYTHON, else the checkout's venv where there is one (here), else python3 (the device's).
+if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"; elif [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 if ! "$PY" -c "import hydra, omegaconf" 2>/dev/null; then
     # The device's python3 lacks hydra-core/omegaconf/antlr4: install the carried wheels into a scratch site.
     site="${REPRO_DEVICE_SITE:-/tmp/repro_site}"
-    ls .whl/*.whl >/dev/null 2>&1 || { echo "error: $PY cannot import hydra and no wheels were carried (.whl: scripts/device_wheels.sh)" >&2; exit 2; }
+    if ! ls .whl/*.whl >/dev/null 2>&1; then
+        if [ -x .venv/bin/python ]; then  # here, with another python: the venv has everything
+            echo "error: $PY cannot import hydra; run with the project's venv: PYTHON=.venv/bin/python bash bench/gpu_session.sh $*" >&2
+        else
+            echo "error: $PY cannot import hydra, and there is no .venv here (scripts/setup.sh makes one) nor carried wheels (.whl: scripts/device_wheels.sh, for the device)" >&2
+        fi
+        exit 2
+    fi
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .whl/*.whl \
         || { echo "error: installing the carried wheels (.whl) into $site failed" >&2; exit 2; }
     export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from repro.argtypes import count  # noqa: E402  (numeric arguments checked as parsed)
 
 from alexnet2012.kernels.bias_relu import bias_relu  # noqa: E402
 from alexnet2012.kernels.dropout import dropout  # noqa: E402
@@ -270,11 +271,11 @@ def chart(frame: pd.DataFrame, hardware: str, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=128, help="images per batch (paper: 128)")
+    parser.add_argument("--batch", type=count(), default=128, help="images per batch (paper: 128)")
     parser.add_argument("--dtype", choices=[*DTYPES, "all"], default="all")
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (a smoke run of the CPU path)")
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--reps", type=int, default=50)
+    parser.add_argument("--warmup", type=count(0), default=10)
+    parser.add_argument("--reps", type=count(), default=50)
     parser.add_argument("--only", default=None, help="only the rows whose layer or op contains this text")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
     parser.add_argument("--name", default="kernels", help="output file stem")

@@ -30,6 +30,7 @@ from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from repro.argtypes import count, seed  # noqa: E402  (numeric arguments checked as parsed)
 
 from lecun1989.cli import CONF_DIR  # noqa: E402
 from lecun1989.cli import run  # noqa: E402
@@ -147,17 +148,17 @@ def whole_process_section(args, hardware: str, commit: str, stamp: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--passes", type=int, default=PAPER_PASSES, help="passes timed for the fused backends (default 23)")
-    parser.add_argument("--eager-passes", type=int, default=1, help="passes timed for the eager loops (default 1; the 23-pass time is projected)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--passes", type=count(), default=PAPER_PASSES, help="passes timed for the fused backends (default 23)")
+    parser.add_argument("--eager-passes", type=count(), default=1, help="passes timed for the eager loops (default 1; the 23-pass time is projected)")
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
     parser.add_argument("--name", default="lecun1989_speed", help="output file stem (default lecun1989_speed)")
     parser.add_argument("--only", default=None, help="run only the variants whose name contains this text")
     parser.add_argument("--data-root", default=None, help="data root (default: $REPRO_DATA_ROOT, else ./data)")
     parser.add_argument("--no-tricks", action="store_true", help="skip the per-trick rows")
-    parser.add_argument("--trick-eager-passes", type=int, default=1, help="passes timed per trick row, eager (default 1)")
-    parser.add_argument("--trick-fused-passes", type=int, default=3, help="passes timed per trick row, fused (default 3)")
-    parser.add_argument("--process-repeats", type=int, default=3,
+    parser.add_argument("--trick-eager-passes", type=count(), default=1, help="passes timed per trick row, eager (default 1)")
+    parser.add_argument("--trick-fused-passes", type=count(), default=3, help="passes timed per trick row, fused (default 3)")
+    parser.add_argument("--process-repeats", type=count(), default=3,
                         help="whole-process timings of the README's main job, medians of this many (0: skip)")
     args = parser.parse_args(argv)
 

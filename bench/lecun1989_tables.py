@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from repro.argtypes import count  # noqa: E402  (numeric arguments checked as parsed)
 
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
@@ -49,7 +50,7 @@ def measure(experiment: str, seeds: int, threads: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2, help="runs stepping at once (default 2: this machine's cores)")
+    parser.add_argument("--threads", type=count(), default=2, help="runs stepping at once (default 2: this machine's cores)")
     parser.add_argument("--only", help="run only this table")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
     parser.add_argument("--name", default="lecun1989_tables")

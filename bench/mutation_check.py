@@ -35,6 +35,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from _argtypes import count  # noqa: E402  (numeric arguments checked as parsed: repro/argtypes.py)
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests-from", choices=("worktree", "head"), default="worktree",
                         help="the suite under test: the working tree's tests/ and .ci/ (default) or HEAD's")
     parser.add_argument("--only", default="", help="comma-separated mutant ids")
-    parser.add_argument("--timeout", type=int, default=300, help="seconds per mutant (default 300)")
+    parser.add_argument("--timeout", type=count(), default=300, help="seconds per mutant (default 300)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench", help="folder for mutation_check.{md,csv}")
     parser.add_argument("--name", default="mutation_check", help="file stem (default mutation_check)")
     args = parser.parse_args(argv)

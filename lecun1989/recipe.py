@@ -106,6 +106,9 @@ def recipe_from_config(cfg: Mapping[str, Any]) -> tuple[Recipe, tuple[Applied, .
     if cap and recipe.trainer.epochs > cap:
         recipe = replace(recipe, trainer=replace(recipe.trainer, epochs=cap))
     trainer = recipe.trainer
+    # The splits evaluated every pass; "test" is the paper's test set, never stopped on.
+    shared.check_stop_split(trainer, {"train": "", "holdout": "" if recipe.data.val_size else "data.val_size > 0"},
+                            test_splits=("test",))
     if trainer.backend not in ("eager", "auto") and trainer.precision != "fp32":
         # The fused kernels compute in float32 (before any data is loaded: a config mistake).
         raise ConfigError(f"trainer.precision={trainer.precision} applies to the eager backend only "

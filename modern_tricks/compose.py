@@ -10,6 +10,7 @@ coin-flip on list order).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,9 +59,28 @@ def apply_tricks(recipe: Any, selection: Mapping[str, Mapping[str, Any] | None],
                     "stage; choose one"
                 )
             set_by[f] = trick
+        _recheck(new, changed, trick, group)
         recipe = new
         applied.append(Applied(trick.name, params, tuple(sorted(changed))))
     problems = [f"trick {t.name}: {p}" for t in ordered(selection, era) for p in t.check(recipe)]
     if problems:
         raise ConfigError("; ".join(problems))
     return recipe, tuple(applied)
+
+
+def _recheck(recipe: Any, changed, trick: Trick, group: str) -> None:
+    """Each config group a trick changed, checked again as the command line's
+    values are (types, choices, ranges): a trick may only change values a base
+    option accepts. `optim=sdlm trick=[adamw]` would otherwise run AdamW
+    inside an SDLM config that `config.yaml` records as sdlm."""
+    for head in sorted({f.split(".")[0] for f in changed}):
+        part = getattr(recipe, head)
+        if not dataclasses.is_dataclass(part):
+            continue
+        plain = dataclasses.asdict(part)  # nested configs (a net's layer list) as the mappings parse reads
+        values = {f.name: plain[f.name] for f in dataclasses.fields(part) if f.init}
+        try:
+            parse(type(part), values, head)
+        except ConfigError as exc:
+            raise ConfigError(f"{group}: {trick.name} does not apply to this run's {head} ({exc}); "
+                              f"drop the trick or choose a {head} option it applies to") from None

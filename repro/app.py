@@ -32,7 +32,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from .cli_errors import EXIT_USER_ERROR, JobRefused, RefusedJob, refused_jobs, report_user_errors, sweep_interrupts
-from .startup import interrupted_at_start
+from .startup import interrupted_at_start, quiet_broken_pipe
 from .train.logger import register_configs as register_logger_configs
 from .train.run import PROVENANCE_DIR, provenance
 
@@ -73,6 +73,7 @@ def hydra_command(config_name: str, run: Run, objective: Callable[[Mapping[str, 
         # A diverged run is a result (exit 0, "status": "diverged"), not a crash; sweepers get NaN.
         return float("nan") if metrics.get("status") == "diverged" else float(objective(metrics))
 
+    @quiet_broken_pipe  # `lecun1989 --help | head -1`: no traceback
     def main() -> None:
         try:
             refuse_bad_command_line(config_name, sys.argv[1:], foreign_groups)

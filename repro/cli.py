@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from repro.precheck import _writable_problem
 from repro.report.collect import Skipped, collect, find_run_dirs, history, record_era
 from repro.report.headline import headline, refresh_readme
 from repro.report.index import write_index
 from repro.report.reporter import Reporter, ReporterError, reporter_for, reporters
 from repro.report.rows import resolve
 from repro.report.run_table import write_run_table
+from repro.startup import quiet_broken_pipe
 from repro.train.record import RecordError, read_metrics, read_record
 
 
@@ -270,6 +272,7 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
+@quiet_broken_pipe  # `repro --help | head -1`: no traceback
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="repro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -304,7 +307,20 @@ def main(argv: list[str] | None = None) -> int:
     runs.add_argument("--out", type=Path, required=True, help="output stem: writes OUT.md and OUT.csv")
     runs.set_defaults(func=_runs)
     args = parser.parse_args(argv)
-    return args.func(args)
+    out = None if args.out is None else Path(args.out) if args.command == "report" else Path(args.out).parent
+    problem = None if out is None else _writable_problem(out)
+    if problem is not None:  # said before any record is read
+        print(f"error: --out {args.out}: {problem}; choose another output folder", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except OSError as exc:
+        # A folder the output goes to that is read-only, a file, full...: one line, not a traceback.
+        # An atomic write's rename names its destination second (the temporary file first).
+        where = next((f for f in (exc.filename2, exc.filename) if f is not None), "the output")
+        print(f"error: cannot write {where}: {exc.strerror or exc}; the tables go beside each sweep "
+              f"(<sweep>/report/) unless --out names a folder: give --out a folder you can write", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -99,6 +99,8 @@ def parse(cls: type[T], mapping: Mapping[str, Any] | Any, where: str) -> T:
     for name, field in fields.items():
         if name in mapping:
             kwargs[name] = _check_type(mapping[name], hints[name], f"{where}.{name}")
+            if is_seed_key(name) and isinstance(kwargs[name], int):
+                parse_seed(kwargs[name], f"{where}.{name}")
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{where}.{name} is required")
     obj = cls(**kwargs)
@@ -111,6 +113,13 @@ def parse(cls: type[T], mapping: Mapping[str, Any] | Any, where: str) -> T:
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
     return obj
+
+
+def is_seed_key(name: str) -> bool:
+    """A key that seeds a random number generator (`seed`, `data.val_seed`,
+    `data.subset_seed`...): every one is range-checked as `parse_seed` checks the
+    run's seed, so that no RNG meets a value it cannot take (a traceback)."""
+    return name == "seed" or name.endswith("_seed")
 
 
 def parse_seed(value: Any, where: str = "seed") -> int:

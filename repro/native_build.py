@@ -30,11 +30,14 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+
+from repro.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD_DIR_ENV = "REPRO_BUILD_DIR"
@@ -46,12 +49,51 @@ class BuildError(RuntimeError):
     pass
 
 
+class BuildDirError(BuildError, ConfigError):
+    """No folder to build in: a user error (one line, exit 2), naming $REPRO_BUILD_DIR."""
+
+
+def user_cache(family: str) -> Path:
+    """The per-user cache a read-only checkout builds in: $XDG_CACHE_HOME/repro/build/<family>."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "repro" / "build" / family
+
+
+def _unusable(path: Path) -> str | None:
+    """Why extensions cannot be built in ``path`` (created if missing), or None."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".repro-write-check-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"{exc.filename or path}: {exc.strerror or exc}"
+    return None
+
+
 def build_dir(family: str, name: str) -> Path:
-    """The cache folder of extension ``name`` (created)."""
-    root = Path(os.environ.get(BUILD_DIR_ENV) or REPO / "build" / family)
-    path = root / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """The cache folder of extension ``name`` (created): under $REPRO_BUILD_DIR when
+    set (a folder that cannot be written there is a BuildDirError), else
+    <repo>/build/<family>, else, where the checkout is read-only, the per-user
+    cache (said in the log)."""
+    configured = os.environ.get(BUILD_DIR_ENV)
+    if configured:
+        path = Path(configured) / name
+        problem = _unusable(path)
+        if problem is not None:
+            raise BuildDirError(f"${BUILD_DIR_ENV}={configured} cannot hold the compiled kernels ({problem}); "
+                                f"point ${BUILD_DIR_ENV} at a folder you can write, or unset it")
+        return path
+    path = REPO / "build" / family / name
+    problem = _unusable(path)
+    if problem is None:
+        return path
+    fallback = user_cache(family) / name
+    if _unusable(fallback) is not None:
+        raise BuildDirError(f"cannot build the compiled kernels in the checkout ({problem}) nor in {fallback}; "
+                            f"set ${BUILD_DIR_ENV} to a folder you can write")
+    log.info(f"the checkout's build folder is not writable ({problem}): building in {fallback} "
+             f"(set ${BUILD_DIR_ENV} to choose another)")
+    return fallback
 
 
 def cuda_home() -> str | None:

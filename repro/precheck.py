@@ -13,11 +13,13 @@ to Hydra.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
@@ -197,6 +199,74 @@ def unwritable_run_dir(flags, overrides) -> str | None:
     return f"{key}={value} cannot be created: {problem}; choose another folder ({key}=...)"
 
 
+@functools.lru_cache(maxsize=None)
+def _config_file(path: Path) -> tuple[bool, Any]:
+    """(whether the file is `# @package _global_`, its YAML); (False, None) if unreadable."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: these files are read on every command
+        return text.lstrip().startswith("# @package _global_"), yaml.load(text, Loader=loader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False, None
+
+
+def group_keys(conf_dirs: PathLike | Sequence[PathLike], group: str, everywhere: bool = True) -> set[str] | None:
+    """Every key any config file can give group ``group`` (the top-level node
+    `trainer`, `data`...): the keys of each of its options and its subgroups
+    (model/ops), and, with ``everywhere``, what the primary config and the
+    `_global_` files (experiments, rows) set under it. None where that cannot be
+    read from files (a group stored in Python only, or whose files give no key)."""
+    keys: set[str] = set()
+    for conf in _dirs(conf_dirs):
+        folder = conf / group
+        if folder.is_dir():
+            keys.update(p.name for p in folder.iterdir() if p.is_dir())
+            for option in folder.glob("*.yaml"):
+                is_global, text = _config_file(option)
+                if isinstance(text, Mapping) and not is_global:
+                    keys.update(str(k) for k in text if k != "defaults")
+        for path in conf.rglob("*.yaml") if everywhere else ():
+            is_global, text = _config_file(path)
+            if (path.parent == conf or is_global) and isinstance(text, Mapping):
+                node = text.get(group)
+                if isinstance(node, Mapping):
+                    keys.update(str(k) for k in node)
+    return keys or None
+
+
+def unknown_nested_key(conf_dirs: PathLike | Sequence[PathLike], overrides) -> str | None:
+    """The message for a value override naming a key its group has in no config
+    file (`trainer.epoch=1`): Hydra would answer with its raw text, advising
+    `+trainer.epoch=1`, which the app then refuses as a key nothing reads."""
+    for override in overrides:
+        key = override.key_or_group
+        if "." not in key or key.startswith("hydra.") or override.is_add() or override.is_force_add() \
+                or override.is_delete():
+            continue
+        group, sub = key.split(".")[:2]
+        if sub in (group_keys(conf_dirs, group, everywhere=False) or ()):
+            continue  # the common case, read from the group's own files alone
+        valid = group_keys(conf_dirs, group)
+        if valid is not None and sub not in valid:
+            return f"unknown key {key}: {group} has no key {sub!r}; valid keys of {group}: {', '.join(sorted(valid))}"
+    return None
+
+
+def bad_launcher_value(overrides) -> str | None:
+    """hydra.launcher.n_jobs must be a count of jobs at once (>= 1) or -1 (one per CPU):
+    0 or another negative would fail inside the launcher, with a traceback."""
+    for override in overrides:
+        if override.key_or_group != "hydra.launcher.n_jobs" or override.is_delete() or override.is_sweep_override():
+            continue
+        value = override.value()
+        if isinstance(value, bool) or not isinstance(value, int) or (value < 1 and value != -1):
+            return (f"hydra.launcher.n_jobs={override.get_value_element_as_str()}: give the number of jobs to run "
+                    f"at once (>= 1), or -1 for one per CPU")
+    return None
+
+
 def check_command_line(conf_dirs: PathLike | Sequence[PathLike], args: list[str],
                        others: Mapping[str, PathLike] | None = None,
                        foreign_groups: Mapping[str, str] | None = None,
@@ -210,4 +280,5 @@ def check_command_line(conf_dirs: PathLike | Sequence[PathLike], args: list[str]
         return None
     flags, overrides = parsed
     return (unknown_option(conf_dirs, overrides, others, foreign_groups, top_keys)
+            or unknown_nested_key(conf_dirs, overrides) or bad_launcher_value(overrides)
             or unwritable_run_dir(flags, overrides))

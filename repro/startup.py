@@ -11,11 +11,14 @@ Standard library only, so that it is in place before the heavy imports:
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what the shell shows for `yes | head -1`
 MESSAGE = "interrupted while starting; nothing was run"
 
 
@@ -43,3 +46,24 @@ def quiet_start(entry_file: str, app: str) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         interrupted_at_start()
+
+
+def quiet_broken_pipe(main: Callable[..., object]) -> Callable[..., object]:
+    """Around a command's `main`: its reader went away (`lecun1989 --help | head -1`),
+    so it stops quietly with 141 as `cat` would, not with a BrokenPipeError
+    traceback. Standard output is flushed inside, and pointed at /dev/null after
+    the error, so the interpreter's own flush at exit cannot raise it again."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            try:
+                return main(*args, **kwargs)
+            finally:  # an exit too (argparse's --help): what is left in the buffer is written here
+                sys.stdout.flush()
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
+
+    return wrapper

@@ -2,23 +2,52 @@
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import json
 import os
+import shutil
+import signal
 import struct
+import tempfile
+import threading
 from pathlib import Path
 
-import numpy as np
-import pytest
+# torch.compile's compiled code and headers in a cache of this test session's own, set before torch
+# is imported (here and in every child process): the default, /tmp/torchinductor_<user>, is shared
+# with every other checkout and run, whose cached headers broke the compile tests (issue 44).
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="repro-tests-inductor-")
+atexit.register(shutil.rmtree, os.environ["TORCHINDUCTOR_CACHE_DIR"], True)
 
-import repro.app  # noqa: F401  (the `repro.shared_conf` resolver and the `logger` group the app configs use)
-from modern_tricks import register_configs
-from repro.train.record import RunDir, write_metrics
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import repro.app  # noqa: E402,F401  (the `repro.shared_conf` resolver and the `logger` group the app configs use)
+from modern_tricks import register_configs  # noqa: E402
+from repro.train.record import RunDir, write_metrics  # noqa: E402
 
 # The trick groups (trick, trick2012) are declared in Python; tests compose the
 # era configs through Hydra as the apps do, so they register them as the apps do
 # (and import repro.app above for its resolver: each test file composes when run alone).
 register_configs()
+
+@pytest.fixture(autouse=True)
+def default_sigint():
+    """Every test runs with Python's own SIGINT handling however pytest was started:
+    `nohup python -m pytest &` starts it with SIGINT ignored, which a test's own
+    os.kill(SIGINT) would meet, and which every child process a test interrupts would
+    inherit across exec (an ignored signal stays ignored; a handled one is reset to the
+    default, which Python then turns into KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
 
 SHARED_DATA_ENV = "REPRO_SHARED_DATA"
 # Set by CI (.ci/run), or CI=true: a missing shared data folder fails the real-data tests

@@ -107,7 +107,13 @@ def ensure_file(root: Path, spec: RemoteFile, download: bool) -> Path:
         raise DataError(missing_message(root, spec, f"cannot create {path.parent}: {exc}", True)) from exc
     failures = []
     for url in spec.urls:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        except OSError as exc:  # a read-only data root: nothing can be downloaded into it
+            _remove_made(made)
+            raise DataError(missing_message(
+                root, spec, f"not found, and {path.parent} is not writable ({exc.strerror or exc}), so it cannot "
+                            "be downloaded there")) from None
         os.close(fd)
         tmp = Path(tmp_name)
         try:

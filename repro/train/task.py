@@ -9,7 +9,7 @@ task's `stepper` and `wrap_train_model`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -20,6 +20,13 @@ from torch import nn
 from repro.config import ConfigError
 
 from .evaluate import Evaluator
+
+
+# The most passes a run may ask for: 1,000 times the longest schedule either era publishes
+# (cuda-convnet's 520 passes on CIFAR-10), far below where a step count could overflow
+# (passes x steps per pass stays an int64 even for ImageNet's 10,000 steps a pass).
+# Past it is a typo (trainer.epochs=10**20 would start with an ETA of trillions of days).
+MAX_PASSES = 100_000
 
 
 @dataclass(frozen=True)
@@ -57,13 +64,43 @@ class TrainerConfig:
         for name in ("checkpoint_every_steps", "threads", "max_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        for name in ("epochs", "max_epochs"):
+            if getattr(self, name) > MAX_PASSES:
+                raise ValueError(f"{name}={getattr(self, name)} is more passes than any run can make; "
+                                 f"use at most {MAX_PASSES:,} (repro/train/task.py, MAX_PASSES)")
         if self.average not in ("none", "swa"):
             raise ValueError(f"average must be none or swa, not {self.average!r}")
         if not 0.0 <= self.average_start < 1.0:
             raise ValueError("average_start must be in [0, 1): the fraction of passes before averaging starts")
         if self.stop_split and not 0.0 <= self.stop_error <= 100.0:
             raise ValueError(f"stop_error must be a percentage in [0, 100], not {self.stop_error}")
+        if self.stop_error and not self.stop_split:
+            # Would be a silent no-op: the record would show a target that never applied.
+            raise ValueError(f"stop_error={self.stop_error:g} without stop_split does nothing; name the split "
+                             "whose error it is (trainer.stop_split=train or holdout) or drop stop_error")
         check_device_name(self.device, "device")
+
+
+def check_stop_split(trainer: TrainerConfig, evaluated: Mapping[str, str], test_splits: Collection[str]) -> None:
+    """ConfigError unless `trainer.stop_split` is empty or names a split this run
+    evaluates after every pass and that is not a test set (stopping there is a
+    choice made on the test set, which the README forbids). ``evaluated``: each
+    split the era can evaluate every pass -> "" when this run does, else what
+    turns it on (e.g. {"holdout": "data.val_size > 0"})."""
+    split = trainer.stop_split
+    if not split:
+        return
+    usable = [name for name, needs in evaluated.items() if not needs]
+    if split in test_splits:
+        raise ConfigError(f"trainer.stop_split={split}: {split} is this run's test set, and no choice is made on "
+                          f"it, not even when to stop; stop on {' or '.join(evaluated)} instead")
+    if split in evaluated and evaluated[split]:
+        raise ConfigError(f"trainer.stop_split={split}: this run does not evaluate {split} (that needs "
+                          f"{evaluated[split]}), so it would never stop")
+    if split not in evaluated:
+        raise ConfigError(f"trainer.stop_split={split}: no split of that name is evaluated, so the run would "
+                          f"never stop; the splits it can stop on: {', '.join(evaluated)}"
+                          + ("" if usable else " (none is evaluated by this run as configured)"))
 
 
 # Device types a run can train on; torch parses more (meta, lazy, ...) that cannot.

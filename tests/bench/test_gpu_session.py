@@ -212,3 +212,42 @@ sys.exit(gs.run_part(part, rehearse=False, budget=100, out=gs.ROOT / "out"))
     assert [r["status"] for r in summary["steps"]] == ["ran", "interrupted", "not-run"], out
     assert "step-got-TERM" in (tmp_path / "results/bench/gpu_session/s/02_long.log").read_text()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s.tar.gz", "s_summary.md"]
+
+
+def _path_without_nvidia_smi() -> str:
+    return os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
+                           if d and not (Path(d) / "nvidia-smi").exists())
+
+
+@pytest.mark.parametrize("part", list(parts.PARTS))
+def test_a_session_without_a_gpu_says_so_before_anything(part, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gs, "WORK", tmp_path / "work")
+    monkeypatch.setattr(gs, "ROOT", tmp_path)
+    monkeypatch.setenv("PATH", _path_without_nvidia_smi())
+    monkeypatch.delenv("REPRO_GPU_SESSION_NO_GPU_CHECK", raising=False)
+    assert gs.main([part]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: no GPU here (nvidia-smi not found); use --rehearse") and captured.out == ""
+    assert list(tmp_path.iterdir()) == []  # neither results/ nor the scratch folder
+
+
+def test_the_script_without_a_gpu_writes_nothing_into_results():
+    before = sorted((ROOT / "results" / "bench").rglob("*"))
+    out = subprocess.run(["bash", "bench/gpu_session.sh", "kernels"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PATH": _path_without_nvidia_smi()})
+    assert (out.returncode, out.stdout) == (2, ""), out.stderr
+    assert out.stderr.startswith("error: no GPU here")
+    assert sorted((ROOT / "results" / "bench").rglob("*")) == before
+
+
+def test_the_system_python_without_hydra_points_at_the_venv():
+    if subprocess.run(["python3", "-c", "import hydra"], capture_output=True).returncode == 0:
+        pytest.skip("this python3 has hydra")
+    if not (ROOT / ".venv" / "bin" / "python").exists() or list((ROOT / ".whl").glob("*.whl")):
+        pytest.skip("no .venv here, or wheels carried (the device's case)")
+    for argv in (["kernels"], ["--help"], ["kernels", "--rehearse"]):
+        out = subprocess.run(["bash", "bench/gpu_session.sh", *argv], cwd=ROOT, capture_output=True, text=True,
+                             timeout=120, env={**os.environ, "PYTHON": "python3"})
+        assert out.returncode == 2 and out.stderr.startswith(
+            "error: python3 cannot import hydra; run with the project's venv: PYTHON=.venv/bin/python"), out.stderr
+        assert "wheel" not in out.stderr
