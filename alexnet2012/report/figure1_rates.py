@@ -12,12 +12,11 @@ The test images play no part (their error is not read here). A best rate at the 
 the grid is extended by a factor of 2 on that side before a rate is chosen (`next_rate`); a rate is
 *chosen* only when it has a slower neighbour on both sides.
 
-    python -m alexnet2012.report.figure1_rates [SWEEP ...]   # each net's pick, or the next rate to run
+    python -m alexnet2012.report.figure1_pick [SWEEP ...]   # each net's pick, or the next rate to run
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from dataclasses import dataclass
@@ -170,28 +169,7 @@ def write_figure1_rates(sweep: Path, stem: Path) -> list[Path]:
     return [stem.with_suffix(".csv"), stem.with_suffix(".md"), png]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m alexnet2012.report.figure1_rates",
-                                     description="Each Figure 1 net's chosen rate, or the rate to run next.")
-    parser.add_argument("sweeps", nargs="*", default=list(DEFAULT_SWEEPS), help="folders of figure1_rates records")
-    parser.add_argument("--net", choices=("relu", "tanh"), help="print only this net's chosen rate (exit 1 if none)")
-    args = parser.parse_args(argv)
-    missing = [s for s in args.sweeps if not Path(s).is_dir()]
-    if missing:
-        print(f"error: no such folder: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    picks = choices(read_fig1_runs([Path(s) for s in args.sweeps], TABLE).runs)
-    if args.net:
-        mine = [c for c in picks if c.net == args.net and c.chosen]
-        if not mine:
-            print(f"error: no chosen rate for {args.net} yet", file=sys.stderr)
-            return 1
-        print(f"{mine[0].lr:g}")
-        return 0
-    for choice in picks:
-        print(choice.text())
-    return 0
+if __name__ == "__main__":  # the command lives in figure1_pick.py (run as a module without runpy's warning)
+    from .figure1_pick import main
 
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,8 @@ import yaml
 
 from alexnet2012.report import sweep_table
 from alexnet2012.report.fig1_runs import read_fig1_runs
-from alexnet2012.report.figure1_rates import TABLE, choices, chosen_rates, main, rank_key
+from alexnet2012.report.figure1_pick import main
+from alexnet2012.report.figure1_rates import TABLE, choices, chosen_rates, rank_key
 from alexnet2012.report.headline import headline
 from repro.report.headline import HeadlineInput, status
 from repro.train.record import RunDir, write_metrics
