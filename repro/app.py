@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 from .cli_errors import EXIT_USER_ERROR, JobRefused, RefusedJob, refused_jobs, report_user_errors, sweep_interrupts
 from .startup import interrupted_at_start
 from .train.logger import register_configs as register_logger_configs
-from .train.run import PROVENANCE_DIR, provenance
+from .train.run import PROVENANCE_DIR, owns, provenance
 
 CONF_ROOT = Path(__file__).resolve().parents[1] / "conf"
 SHARED_CONF_DIR = CONF_ROOT / "shared"
@@ -148,14 +148,26 @@ def hydra_files(task_cfg: DictConfig) -> dict[str, str]:
 
 
 class RunLogFile(logging.FileHandler):
-    """The run folder's cli.log (conf/shared/hydra/job_logging/repro.yaml), opened at the
-    first message instead of at start-up, so a run refused before it logs
-    anything (the folder finished, interrupted or locked) leaves the folder as it was."""
+    """The run folder's cli.log (conf/shared/hydra/job_logging/repro.yaml), written
+    only once a run has claimed its folder (repro.train.run.owns): what is logged
+    before (or by a run refused before its claim: the folder foreign, finished,
+    interrupted or locked) is held here and written then, or never, so a refused
+    run leaves the folder as it was. The console has every line either way."""
+
+    HELD = 1000  # at most this many early records are held (the oldest go first)
 
     def __init__(self, filename: str, mode: str = "a", encoding: str | None = None) -> None:
         super().__init__(filename, mode=mode, encoding=encoding, delay=True)
+        self._held: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.stream is None and not os.path.isdir(os.path.dirname(self.baseFilename)):
+        folder = os.path.dirname(self.baseFilename)
+        if not owns(folder):
+            self._held = [*self._held[-(self.HELD - 1):], record]
+            return
+        if self.stream is None and not os.path.isdir(folder):
             return  # the folder is gone (a torchrun helper process's own, removed for rank 0's); the console has it
+        held, self._held = self._held, []
+        for early in held:
+            super().emit(early)
         super().emit(record)

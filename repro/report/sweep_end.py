@@ -111,6 +111,8 @@ class SweepSummary(Callback):
         sweep = None
         try:
             sweep = Path(str(config.hydra.sweep.dir))
+            if not sweep.is_dir():
+                return  # every job was refused, and the folder made for them removed (repro/sweep_claim.py)
             print("\n".join(summary_lines(sweep)), flush=True)
         except Exception as exc:  # noqa: BLE001 - the runs are done and recorded: a summary must not fail them
             log.warning("no sweep summary (%s: %s); the run records are in %s, `repro report %s` tabulates them",
