@@ -98,19 +98,25 @@ def test_ctrl_c_on_a_sweep_checkpoints_every_job_and_prints_one_resume_command(u
         assert '"status": "complete"' in (sweep / job / "metrics.json").read_text()
 
 
-def test_sigint_to_the_sweeps_own_process_stops_every_job_at_its_next_step(usps_root, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_the_sweeps_own_process_stops_every_job_at_its_next_step(usps_root, tmp_path, sig):
     """`kill -INT <the command>` (not its process group): the launcher forwards the stop to the jobs,
-    which checkpoint at their next step, as a terminal's Ctrl-C does (issue 37, item 9)."""
+    which checkpoint at their next step, as a terminal's Ctrl-C does (issue 37, item 9). `kill
+    <the command>` (SIGTERM) does the same: no job is left running orphaned (issue 44, cause 2)."""
     sweep = tmp_path / "sweep"
     proc = start_sweep(usps_root, sweep)
     wait_until_both_trained_a_pass(proc, sweep)
-    os.kill(proc.pid, signal.SIGINT)
+    workers = children(proc.pid, b"repro_launcher._worker")
+    assert len(workers) == 2
+    os.kill(proc.pid, sig)
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.count(MESSAGE) == 2, err
     for job in JOBS:  # stopped mid-run (40 passes), not run to the end
         assert (sweep / job / "checkpoint.pt").is_file() and not (sweep / job / "metrics.json").exists()
     assert f"interrupted: every job of the sweep stopped in {sweep} (2 with a checkpoint, 0 finished)" in err
+    the_resume_command(err, sweep)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # no orphan
 
 
 def test_a_killed_job_costs_only_its_own_job(usps_root, tmp_path):
