@@ -143,6 +143,9 @@ def report_user_errors(run_dir: Path, argv: list[str]):
             _remove_if_empty(run_dir)
             print(f"error: sweep job {run_dir.name}: {exc}", file=sys.stderr, flush=True)
             raise JobRefused(str(exc)) from None
+        except Exception:
+            _remove_if_empty(run_dir)
+            raise
 
 
 class JobRefused(Exception):
@@ -192,6 +195,9 @@ def _single_run(run_dir: Path, argv: list[str]):
         _remove_if_empty(run_dir)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    except Exception:
+        _remove_if_empty(run_dir)  # whatever failed, a folder made for nothing is not left behind
+        raise
 
 
 def _remove_if_empty(run_dir: Path) -> None:

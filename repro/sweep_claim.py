@@ -150,6 +150,7 @@ def claim_sweep(cfg: Any) -> None:
     existed_top = first_existing(sweep)
     made_folder = not sweep.exists()
     made_lock = False
+    times = os.stat(sweep) if sweep.is_dir() else None  # put back if the lock file made for a refusal goes
     handle = None
     try:
         if os.path.lexists(sweep) and not sweep.is_dir():
@@ -196,6 +197,8 @@ def claim_sweep(cfg: Any) -> None:
         elif made_lock:
             with _suppress():
                 (sweep / SWEEP_LOCK).unlink()
+                if times is not None:
+                    os.utime(sweep, ns=(times.st_atime_ns, times.st_mtime_ns))
         message = str(exc) if isinstance(exc, _Refused) else f"cannot claim the sweep folder {sweep}: {exc}"
         print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
         sys.exit(EXIT_USER_ERROR)

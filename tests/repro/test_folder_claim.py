@@ -90,7 +90,7 @@ def test_a_folder_with_anything_not_ours_is_refused_and_left_untouched(usps_root
     else:  # a sweep job whose folder is the user's (an absolute subdir): its sweep folder is made for nothing
         out = lecun(usps_root, "-m", "seed=0", f"hydra.sweep.dir={tmp_path / 'sweep'}", f"hydra.sweep.subdir={folder}")
         assert not (tmp_path / "sweep").exists()
-    assert "a run record" in refused(out)
+    assert "it is left untouched" in refused(out)
     assert tree(folder) == before
 
 
