@@ -65,7 +65,7 @@ def hydra_command(config_name: str, run: Run, objective: Callable[[Mapping[str, 
         config = OmegaConf.to_container(cfg, resolve=True)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
-            with report_user_errors(run_dir, sys.argv[1:]), provenance(hydra_files(cfg)):
+            with report_user_errors(run_dir, sys.argv[1:]), provenance(hydra_files(cfg), hydra_wrote(run_dir)):
                 metrics = run(config, run_dir)
         except JobRefused as exc:  # a sweep job with a bad value or a taken folder: its line is printed
             return RefusedJob(str(exc))
@@ -128,6 +128,13 @@ def refuse_bad_command_line(app: str, args: list[str], foreign_groups: Mapping[s
     if message is not None:
         print(f"error: {message}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+
+
+def hydra_wrote(run_dir: Path) -> frozenset[str]:
+    """The folder Hydra wrote into the run folder before the app ran: its output_subdir, where a
+    user set hydra.output_subdir (the apps' configs switch it off); part of the run's record."""
+    subdir = HydraConfig.get().output_subdir
+    return frozenset() if subdir is None else frozenset({Path(str(subdir)).parts[0]})
 
 
 def hydra_files(task_cfg: DictConfig) -> dict[str, str]:

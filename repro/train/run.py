@@ -75,15 +75,22 @@ MARKS = (METRICS, CHECKPOINT, LOCK, PROVENANCE_DIR)
 _provenance: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("repro_provenance", default={})
 
 
+# Folder names the launching app itself wrote into the run folder before the run (Hydra's
+# own output_subdir, when a user sets hydra.output_subdir): part of the run's record.
+_app_dirs: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("repro_app_dirs", default=frozenset())
+
+
 @contextlib.contextmanager
-def provenance(files: Mapping[str, str]) -> Iterator[None]:
+def provenance(files: Mapping[str, str], app_dirs: frozenset[str] = frozenset()) -> Iterator[None]:
     """Within this block, a run that claims a folder afresh also writes ``files``
-    (paths relative to the run directory -> text) there, after taking the lock."""
-    token = _provenance.set(dict(files))
+    (paths relative to the run directory -> text) there, after taking the lock.
+    ``app_dirs``: folders the app made in the run folder before the run (not foreign)."""
+    token, dirs = _provenance.set(dict(files)), _app_dirs.set(frozenset(app_dirs))
     try:
         yield
     finally:
         _provenance.reset(token)
+        _app_dirs.reset(dirs)
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,8 @@ def foreign_entries(folder: Path) -> list[str]:
             continue
         if name in RECORD_FILES and entry.is_file(follow_symlinks=False):
             continue
+        if name in _app_dirs.get() and entry.is_dir(follow_symlinks=False):
+            continue
         if name in RECORD_DIRS and entry.is_dir(follow_symlinks=False):
             allowed = RECORD_DIRS[name]
             out += [f"{name}/{n}" for n in (foreign_entries_in(Path(entry.path), allowed) if allowed else [])]
@@ -201,7 +210,7 @@ def refuse_foreign(folder: Path) -> None:
     if not folder.is_dir():
         raise ResumeError(f"{folder} is a file, not a folder; choose another hydra.run.dir / hydra.sweep.dir")
     try:
-        names = sorted(os.listdir(folder))
+        names = sorted(set(os.listdir(folder)) - _app_dirs.get())  # the app's own folder alone: as empty
         foreign = foreign_entries(folder)
     except OSError as exc:
         raise ResumeError(f"cannot read {folder} ({exc.strerror or exc}); choose another hydra.run.dir") from None
