@@ -213,7 +213,7 @@ def test_a_sweep_under_local_parallel_leaves_the_folders_and_records_joblib_leav
         sweep = tmp_path / launcher
         done = lecun1989(*sweep_args(usps_root, sweep, launcher, 2))
         assert done.returncode == 0, done.stderr
-        assert sorted(p.name for p in sweep.iterdir()) == sorted([*JOBS, "multirun.yaml"])
+        assert sorted(p.name for p in sweep.iterdir()) == sorted([*JOBS, "multirun.yaml", "sweep.yaml", ".sweep.lock"])
         records[launcher] = {job: record(sweep / job, sweep, launcher) for job in JOBS}
     assert records["local_parallel"] == records["joblib"]
     assert records["joblib"]["1_baseline_seed1"]["hydra"]["job"]["num"] == 1
