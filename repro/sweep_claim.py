@@ -227,8 +227,17 @@ def end_sweep() -> None:
     if sweep is not None and made_top is not None and sweep.is_dir():
         if not any(p.is_dir() for p in sweep.iterdir()):
             shutil.rmtree(made_top, ignore_errors=True)
+            _removed.add(sweep)
     if handle is not None:
         handle.close()
+
+
+_removed: set[Path] = set()  # sweep folders removed because every job was refused
+
+
+def removed_for_refusals(sweep: Path) -> bool:
+    """Whether this process removed ``sweep``, made only for jobs that were all refused."""
+    return Path(os.path.abspath(sweep)) in _removed
 
 
 def _keep_multirun_yaml() -> None:
