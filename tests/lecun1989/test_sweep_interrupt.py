@@ -168,6 +168,8 @@ def test_a_killed_joblib_worker_ends_the_sweep_with_its_resume_command(usps_root
 
 
 TIMES = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\]", re.M)
+# A pass's durations in its log line (0.0 s or 0.1 s on a loaded machine): the clock too.
+DURATIONS = re.compile(r"done in [\d.]+ s, elapsed [\d:]+(, ETA [\d:]+)?")
 
 
 def without_times(value):
@@ -199,7 +201,7 @@ def record(job: Path, sweep: Path, launcher: str) -> dict[str, object]:
         "hydra": hydra,
         "history": [[v for i, v in enumerate(row) if i not in timed] for row in history],
         "metrics": without_times(json.loads(text("metrics.json"))),
-        "log": TIMES.sub("[TIME]", text("cli.log")),
+        "log": DURATIONS.sub("done in [DURATION]", TIMES.sub("[TIME]", text("cli.log"))),
         "model": {k: v.tolist() for k, v in (model.items() if isinstance(model, dict) else model.state_dict().items())},
         "misclassified": misses,
         **{name: text(name) for name in ("config.yaml", ".hydra/config.yaml", ".hydra/overrides.yaml",
