@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 from .cli_errors import EXIT_USER_ERROR, JobRefused, RefusedJob, refused_jobs, report_user_errors, sweep_interrupts
 from .startup import interrupted_at_start, quiet_broken_pipe
 from .train.logger import register_configs as register_logger_configs
-from .train.run import PROVENANCE_DIR, provenance
+from .train.run import PROVENANCE_DIR, owns, provenance
 
 CONF_ROOT = Path(__file__).resolve().parents[1] / "conf"
 SHARED_CONF_DIR = CONF_ROOT / "shared"
@@ -65,7 +65,7 @@ def hydra_command(config_name: str, run: Run, objective: Callable[[Mapping[str, 
         config = OmegaConf.to_container(cfg, resolve=True)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
-            with report_user_errors(run_dir, sys.argv[1:]), provenance(hydra_files(cfg)):
+            with report_user_errors(run_dir, sys.argv[1:]), provenance(hydra_files(cfg), hydra_wrote(run_dir)):
                 metrics = run(config, run_dir)
         except JobRefused as exc:  # a sweep job with a bad value or a taken folder: its line is printed
             return RefusedJob(str(exc))
@@ -131,6 +131,13 @@ def refuse_bad_command_line(app: str, args: list[str], foreign_groups: Mapping[s
         sys.exit(EXIT_USER_ERROR)
 
 
+def hydra_wrote(run_dir: Path) -> frozenset[str]:
+    """The folder Hydra wrote into the run folder before the app ran: its output_subdir, where a
+    user set hydra.output_subdir (the apps' configs switch it off); part of the run's record."""
+    subdir = HydraConfig.get().output_subdir
+    return frozenset() if subdir is None else frozenset({Path(str(subdir)).parts[0]})
+
+
 def hydra_files(task_cfg: DictConfig) -> dict[str, str]:
     """The files Hydra writes into a job's output_subdir (hydra/core/utils.py
     run_job), under the same names and with the same text, for the run to write
@@ -149,14 +156,26 @@ def hydra_files(task_cfg: DictConfig) -> dict[str, str]:
 
 
 class RunLogFile(logging.FileHandler):
-    """The run folder's cli.log (conf/shared/hydra/job_logging/repro.yaml), opened at the
-    first message instead of at start-up, so a run refused before it logs
-    anything (the folder finished, interrupted or locked) leaves the folder as it was."""
+    """The run folder's cli.log (conf/shared/hydra/job_logging/repro.yaml), written
+    only once a run has claimed its folder (repro.train.run.owns): what is logged
+    before (or by a run refused before its claim: the folder foreign, finished,
+    interrupted or locked) is held here and written then, or never, so a refused
+    run leaves the folder as it was. The console has every line either way."""
+
+    HELD = 1000  # at most this many early records are held (the oldest go first)
 
     def __init__(self, filename: str, mode: str = "a", encoding: str | None = None) -> None:
         super().__init__(filename, mode=mode, encoding=encoding, delay=True)
+        self._held: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.stream is None and not os.path.isdir(os.path.dirname(self.baseFilename)):
+        folder = os.path.dirname(self.baseFilename)
+        if not owns(folder):
+            self._held = [*self._held[-(self.HELD - 1):], record]
+            return
+        if self.stream is None and not os.path.isdir(folder):
             return  # the folder is gone (a torchrun helper process's own, removed for rank 0's); the console has it
+        held, self._held = self._held, []
+        for early in held:
+            super().emit(early)
         super().emit(record)

@@ -31,6 +31,7 @@ prints the sweep's resume command, which continues every unfinished job.
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import signal
 import sys
@@ -142,6 +143,9 @@ def report_user_errors(run_dir: Path, argv: list[str]):
             _remove_if_empty(run_dir)
             print(f"error: sweep job {run_dir.name}: {exc}", file=sys.stderr, flush=True)
             raise JobRefused(str(exc)) from None
+        except Exception:
+            _remove_if_empty(run_dir)
+            raise
 
 
 class JobRefused(Exception):
@@ -191,15 +195,17 @@ def _single_run(run_dir: Path, argv: list[str]):
         _remove_if_empty(run_dir)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    except Exception:
+        _remove_if_empty(run_dir)  # whatever failed, a folder made for nothing is not left behind
+        raise
 
 
 def _remove_if_empty(run_dir: Path) -> None:
-    """Hydra makes the run folder before the app runs; a run refused before it
-    wrote anything (no GPU, a bad value) leaves no empty folder behind."""
-    try:
-        run_dir.rmdir()  # only ever succeeds on an empty folder
-    except OSError:
-        pass
+    """Hydra makes the run folder (and any folder above it) before the app runs; a
+    refused run (its claim put the folder back as it found it) leaves none of them."""
+    from repro.sweep_claim import remove_created
+
+    remove_created(run_dir)
 
 
 def _unsaved(run_dir: Path) -> str:
@@ -222,6 +228,8 @@ def sweep_interrupts(argv: list[str]):
         return
     main_thread = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    # SIGTERM to the command behaves as a Ctrl-C (local_parallel's launcher takes it over while it runs).
+    old_term = signal.signal(signal.SIGTERM, _terminate_as_interrupt) if main_thread else None
     try:
         yield
     except (JobInterrupted, JobStopped) as exc:  # HYDRA_FULL_ERROR=1: Hydra re-raises it as it is
@@ -245,6 +253,32 @@ def sweep_interrupts(argv: list[str]):
     finally:
         if old is not None:
             signal.signal(signal.SIGINT, old)
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _terminate_as_interrupt(signum, frame) -> None:  # noqa: ARG001
+    """SIGTERM to a sweep's own process: what a Ctrl-C does. The jobs of this process
+    stop before they start (Hydra's sequential launcher; a running one has its own
+    handler), and each child process (a joblib worker) gets SIGINT, which its job
+    handles (checkpoint, stop)."""
+    from repro.train.interrupt import _sweep_handler
+
+    _sweep_handler(signum, frame)
+    for pid in _children(os.getpid()):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGINT)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def _context(exc: BaseException, kinds) -> BaseException | None:

@@ -112,15 +112,18 @@ def job_run_dir(cfg: DictConfig) -> Path:
 
 
 class _Interrupted:
-    """SIGINT in the launcher's process (a terminal's Ctrl-C, or `kill -INT` of the
-    command): start no further job, and pass each SIGINT on to the running jobs
-    (each in a process group of its own, so this is the one copy they get), which
-    stop at their next step and checkpoint."""
+    """SIGINT or SIGTERM in the launcher's process (a terminal's Ctrl-C, `kill -INT`
+    or `kill` of the command): start no further job, and pass each one on to the
+    running jobs as SIGINT (each in a process group of its own, so this is the one
+    copy they get), which stop at their next step and checkpoint; the command then
+    prints the sweep's resume command. Its jobs are never left running orphaned."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.set = False
         self.count = 0  # SIGINTs received; each is forwarded once (a second one: stop without saving)
-        self._old: Any = None
+        self._old: dict[int, Any] = {}
 
     def _handler(self, signum, frame) -> None:  # noqa: ARG002
         self.set = True
@@ -130,12 +133,12 @@ class _Interrupted:
     def installed(self) -> Iterator[_Interrupted]:
         main = threading.current_thread() is threading.main_thread()
         if main:
-            self._old = signal.signal(signal.SIGINT, self._handler)
+            self._old = {sig: signal.signal(sig, self._handler) for sig in self.SIGNALS}
         try:
             yield self
         finally:
-            if main:
-                signal.signal(signal.SIGINT, self._old)
+            for sig, old in self._old.items():
+                signal.signal(sig, old)
 
 
 def _run_all(jobs: list[_Job], at_once: int, shared: tuple, workdir: Path, sweep_dir: Path,

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 from hydra.experimental.callback import Callback
 
+from repro.sweep_claim import removed_for_refusals
 from repro.train.record import DivergedRun, RecordError, read_metrics, read_record
 
 from .collect import Skipped, find_run_dirs
@@ -111,6 +112,8 @@ class SweepSummary(Callback):
         sweep = None
         try:
             sweep = Path(str(config.hydra.sweep.dir))
+            if removed_for_refusals(sweep):
+                return  # every job was refused, and the folder made for them removed (repro/sweep_claim.py)
             print("\n".join(summary_lines(sweep)), flush=True)
         except Exception as exc:  # noqa: BLE001 - the runs are done and recorded: a summary must not fail them
             log.warning("no sweep summary (%s: %s); the run records are in %s, `repro report %s` tabulates them",

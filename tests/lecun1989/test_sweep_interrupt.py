@@ -98,19 +98,25 @@ def test_ctrl_c_on_a_sweep_checkpoints_every_job_and_prints_one_resume_command(u
         assert '"status": "complete"' in (sweep / job / "metrics.json").read_text()
 
 
-def test_sigint_to_the_sweeps_own_process_stops_every_job_at_its_next_step(usps_root, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_the_sweeps_own_process_stops_every_job_at_its_next_step(usps_root, tmp_path, sig):
     """`kill -INT <the command>` (not its process group): the launcher forwards the stop to the jobs,
-    which checkpoint at their next step, as a terminal's Ctrl-C does (issue 37, item 9)."""
+    which checkpoint at their next step, as a terminal's Ctrl-C does (issue 37, item 9). `kill
+    <the command>` (SIGTERM) does the same: no job is left running orphaned (issue 44, cause 2)."""
     sweep = tmp_path / "sweep"
     proc = start_sweep(usps_root, sweep)
     wait_until_both_trained_a_pass(proc, sweep)
-    os.kill(proc.pid, signal.SIGINT)
+    workers = children(proc.pid, b"repro_launcher._worker")
+    assert len(workers) == 2
+    os.kill(proc.pid, sig)
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.count(MESSAGE) == 2, err
     for job in JOBS:  # stopped mid-run (40 passes), not run to the end
         assert (sweep / job / "checkpoint.pt").is_file() and not (sweep / job / "metrics.json").exists()
     assert f"interrupted: every job of the sweep stopped in {sweep} (2 with a checkpoint, 0 finished)" in err
+    the_resume_command(err, sweep)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # no orphan
 
 
 def test_a_killed_job_costs_only_its_own_job(usps_root, tmp_path):
@@ -162,6 +168,8 @@ def test_a_killed_joblib_worker_ends_the_sweep_with_its_resume_command(usps_root
 
 
 TIMES = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\]", re.M)
+# A pass's durations in its log line (0.0 s or 0.1 s on a loaded machine): the clock too.
+DURATIONS = re.compile(r"done in [\d.]+ s, elapsed [\d:]+(, ETA [\d:]+)?")
 
 
 def without_times(value):
@@ -193,7 +201,7 @@ def record(job: Path, sweep: Path, launcher: str) -> dict[str, object]:
         "hydra": hydra,
         "history": [[v for i, v in enumerate(row) if i not in timed] for row in history],
         "metrics": without_times(json.loads(text("metrics.json"))),
-        "log": TIMES.sub("[TIME]", text("cli.log")),
+        "log": DURATIONS.sub("done in [DURATION]", TIMES.sub("[TIME]", text("cli.log"))),
         "model": {k: v.tolist() for k, v in (model.items() if isinstance(model, dict) else model.state_dict().items())},
         "misclassified": misses,
         **{name: text(name) for name in ("config.yaml", ".hydra/config.yaml", ".hydra/overrides.yaml",
@@ -207,7 +215,7 @@ def test_a_sweep_under_local_parallel_leaves_the_folders_and_records_joblib_leav
         sweep = tmp_path / launcher
         done = lecun1989(*sweep_args(usps_root, sweep, launcher, 2))
         assert done.returncode == 0, done.stderr
-        assert sorted(p.name for p in sweep.iterdir()) == sorted([*JOBS, "multirun.yaml"])
+        assert sorted(p.name for p in sweep.iterdir()) == sorted([*JOBS, "multirun.yaml", "sweep.yaml", ".sweep.lock"])
         records[launcher] = {job: record(sweep / job, sweep, launcher) for job in JOBS}
     assert records["local_parallel"] == records["joblib"]
     assert records["joblib"]["1_baseline_seed1"]["hydra"]["job"]["num"] == 1
