@@ -30,7 +30,10 @@ ADDED_KEYS = {"data.val_size": 0, "data.val_seed": 0,
               "augment.elastic_sigma": 2.0, "trainer.average": "none", "trainer.average_start": 0.75,
               "trainer.eval_threads": 0,
               # data.evaluate_test=false: a validation search that never evaluates the test digits (issue 21)
-              "data.evaluate_test": True}
+              "data.evaluate_test": True,
+              # lecun1989, issue 43: mnist16's draw order (records before it drew train first: not his
+              # digits), the unused MNIST training digits as validation, Karpathy's own initial weights
+              "data.draw_order": "train_first", "data.unused_val": 0, "model.init_draw": "seed"}
 
 
 def with_added_keys(flat: Mapping[str, Any]) -> dict[str, Any]:
