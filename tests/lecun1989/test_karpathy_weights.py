@@ -101,3 +101,38 @@ def test_init_draw_needs_his_init_by_name():
         recipe_from_config(composed("model.init_draw=karpathy1337", "trick=[init_karpathy]", "model.h3_units=40"))
     recipe, _ = recipe_from_config(composed("model.init_draw=karpathy1337", "trick=[init_karpathy]"))
     assert recipe.model.init_draw == "karpathy1337"
+
+
+# -- his published baseline run, on the real MNIST ----------------------------------------------------------
+
+# His repro.py after 23 passes, both stated in his repository (karpathy/lecun1989-repro): the first README
+# (commit 1ee2ac9, the rounding `rand * up * 2 - up`) and the README since commit a1e226d (the rounding of
+# `(rand - 0.5) * 2 * 2.4 / sqrt(F)`, karpathy1337). (train misses, test misses).
+HIS_FIRST, HIS_NOW = (44, 81), (45, 82)
+# What our fused kernel gives from each, exactly (this machine, x86-64; the kernel is bit-repeatable).
+OURS = {"karpathy1337": (44, 86), "karpathy1337_first": (43, 84)}
+# Tolerance against his numbers, and why: the per-example trajectory is chaotic in float order. From the
+# same tensors our eager and fused backends agree to the digit through pass 10 and differ by pass 15
+# (4 training misses, 1 test miss); his own runs of the same draws moved from 81 to 84 test misses when
+# only his environment changed (his commit 91d1de2) and to 82 when only the rounding of the init did.
+# Across these six float orders of the same draws (his three, our two, and the eager run's divergence)
+# the final test misses span 81-86 and the train misses 43-45: so his count within 5 test and 2 train
+# misses. Our seeded inits on the same digits sit at 4.5% (about 91 test misses; karpathy_protocol),
+# outside that band: the test still tells his weights from ours.
+TEST_MISSES_TOLERANCE, TRAIN_MISSES_TOLERANCE = 5, 2
+
+
+@pytest.mark.parametrize("draw,his", [("karpathy1337", HIS_NOW), ("karpathy1337_first", HIS_FIRST)])
+def test_his_baseline_run_to_the_digit(shared_data_root, tmp_path, draw, his):
+    root = shared_data_root
+    if not (root / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST not found under {root}/mnist")
+    from lecun1989.cli import run
+
+    cfg = composed("data=mnist16", f"data.root={root}", "+row/karpathy_protocol=baseline",
+                   f"model.init_draw={draw}", "trainer.backend=fused_cpu", "trainer.progress=false",
+                   "trainer.threads=1", "trainer.eval_threads=1")
+    final = run(cfg, tmp_path / "run")["final"]
+    got = (final["train"]["misses"], final["test"]["misses"])
+    assert got == OURS[draw]
+    assert abs(got[0] - his[0]) <= TRAIN_MISSES_TOLERANCE and abs(got[1] - his[1]) <= TEST_MISSES_TOLERANCE
