@@ -222,7 +222,8 @@ def stories(out: Path) -> list[Story]:
             f"within the 1989 budget, every choice on validation, the best recipe `{best['row']}` "
             f"({best['tricks']}; {int(best['passes'])} passes) reaches {_pm(best)} test error "
             f"({int(best['test_seeds'])} seeds), from {_pm(first)} for the 1989 recipe")))
-    for name, where in (("karpathy_table", "on USPS"), ("karpathy_protocol", "on his protocol, MNIST 16x16")):
+    for name, where in (("karpathy_table", "on USPS"), ("karpathy_protocol", "on his protocol, MNIST 16x16"),
+                        ("karpathy_protocol_his", "on his protocol from his own starting weights")):
         frame = _read(out, name)
         if frame is None or frame.empty:
             continue
