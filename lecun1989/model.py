@@ -35,6 +35,7 @@ Activation = Literal["tanh", "scaled_tanh", "relu"]
 # at batch 2048; 0.26 vs 0.21 ms forward+backward at batch 1). Chosen per device type;
 # elsewhere (CUDA) grouped, today's formulation (not measured without a GPU).
 H2_FORMULATIONS = ("grouped", "dense")
+INIT_DRAWS = ("seed", "karpathy1337", "karpathy1337_first")
 H2_FORMULATION_BY_DEVICE = {"cpu": "dense"}
 
 
@@ -72,6 +73,15 @@ class ModelConfig:
     # bias starts at it; Karpathy's repro.py (his 0.62% / 4.09% run):
     # "self.outb = nn.Parameter(-torch.ones(10))" (his modern.py: zeros).
     output_bias: float | None = None
+    # Which generator draws the initial weights. "seed": the run's own (seed -> weights). "karpathy1337":
+    # the tensors Karpathy's scripts start from (repro.py, modern.py: torch.manual_seed(1337), then
+    # H1w [12,1,5,5], H2w [12,8,5,5], H3w [192,30], outw [30,10] drawn in that order as
+    # (rand - 0.5) * 2 * 2.4 / sqrt(F); his H3w and outw are our h3_w and out_w transposed), so every
+    # seed starts from his weights and varies only the shift and dropout draws (issue 43).
+    # "karpathy1337_first": the same draws scaled as his first repro.py wrote it (rand * up * 2 - up,
+    # up = 2.4 / sqrt(F); commit 1ee2ac9, the 0.60% / 4.04% run): other roundings of the same numbers.
+    # Both need his init (init_karpathy: 2.4/sqrt(F), zero biases) and his layer shapes.
+    init_draw: Literal["seed", "karpathy1337", "karpathy1337_first"] = "seed"
     dropout: float = 0.0  # before H3; 0 = the paper (no dropout in 1989)
     # "batch": BatchNorm on H1, H2 and H3 pre-activations (Ioffe & Szegedy
     # 2015; needs mini-batches). "none" = the paper.
@@ -84,6 +94,16 @@ class ModelConfig:
             return self.output_activation
         return self.activation if self.activation in ("tanh", "scaled_tanh") else "tanh"
 
+    def init_draw_problem(self) -> str | None:
+        """Why init_draw cannot draw Karpathy's tensors in this (finished: tricks applied) config, else None."""
+        if self.init_draw == "seed":
+            return None
+        his = {"h1_maps": 12, "h2_maps": 12, "h3_units": 30, "h2_scheme": "three_groups", "init_scale": 2.4,
+               "init_fan_in_power": 0.5, "bias_init": "zero", "norm": "none"}
+        off = [f"{k}={getattr(self, k)}" for k, v in his.items() if getattr(self, k) != v]
+        return (f"model.init_draw={self.init_draw} draws Karpathy's own tensors, which need his init and shapes "
+                f"(trick init_karpathy, the paper's widths); here {', '.join(off)}") if off else None
+
     def validate(self) -> None:
         for name in ("h1_maps", "h2_maps", "h3_units"):
             if getattr(self, name) < 1:
@@ -92,6 +112,8 @@ class ModelConfig:
             raise ValueError("dropout must be in [0, 1)")
         if self.init_scale <= 0:
             raise ValueError("init_scale must be > 0")
+        if self.init_draw not in INIT_DRAWS:
+            raise ValueError(f"init_draw must be one of {', '.join(INIT_DRAWS)}, got {self.init_draw!r}")
         if self.h2_scheme == "three_groups" and (self.h1_maps % 3 or self.h2_maps % 3):
             # connectivity.py: H2's three groups read two of H1's three groups (checked here, before any folder).
             raise ValueError(f"h2_scheme=three_groups needs h1_maps and h2_maps divisible by 3, got {self.h1_maps} "
@@ -158,6 +180,12 @@ class Net1989(nn.Module):
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         cfg = self.cfg
+        if cfg.init_draw != "seed":
+            problem = cfg.init_draw_problem()
+            if problem:
+                raise ValueError(problem)
+            self._karpathy_weights(first=cfg.init_draw == "karpathy1337_first")
+            return
         for layer, fan_in in self.fan_ins().items():
             bound = cfg.init_scale / fan_in**cfg.init_fan_in_power
             w = getattr(self, f"{layer}_w")
@@ -171,6 +199,29 @@ class Net1989(nn.Module):
                 b.zero_()
         if cfg.output_bias is not None:
             self.out_b.fill_(cfg.output_bias)
+
+    @torch.no_grad()
+    def _karpathy_weights(self, first: bool) -> None:
+        """Karpathy's starting tensors: torch.manual_seed(1337), then his four weight tensors drawn in his
+        order and shapes (his H3w, outw are [in, out]: ours transposed); biases zero, output biases as
+        output_bias says (his repro.py: -1)."""
+        gen = torch.Generator().manual_seed(1337)  # the stream torch.manual_seed(1337) gives the global one
+
+        def winit(fan_in: int, *shape: int) -> torch.Tensor:
+            r = torch.rand(*shape, generator=gen)
+            if first:  # his first repro.py: U[-up, up] as r * up * 2 - up
+                up = 2.4 / fan_in**0.5
+                return r * up * 2 - up
+            return (r - 0.5) * 2 * 2.4 / fan_in**0.5  # repro.py / modern.py since commit a1e226d
+
+        self.h1_w.copy_(winit(25, 12, 1, 5, 5))
+        self.h2_w.copy_(winit(200, 12, 8, 5, 5))  # his H2w[i, j]: H2 map i's j-th input map, as h2_input_maps
+        self.h3_w.copy_(winit(192, 192, 30).t())
+        self.out_w.copy_(winit(30, 30, 10).t())
+        for b in (self.h1_b, self.h2_b, self.h3_b, self.out_b):
+            b.zero_()
+        if self.cfg.output_bias is not None:
+            self.out_b.fill_(self.cfg.output_bias)
 
     # -- forward ----------------------------------------------------------
     def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:

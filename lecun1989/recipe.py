@@ -102,6 +102,9 @@ def recipe_from_config(cfg: Mapping[str, Any]) -> tuple[Recipe, tuple[Applied, .
         **dataclasses.asdict(parse(_Objective, {k: cfg[k] for k in ("loss", "label_smoothing") if k in cfg}, "config")),
     )
     recipe, applied = apply_tricks(base, cfg.get("trick") or {})
+    problem = recipe.model.init_draw_problem()  # needs the tricks applied (init_karpathy sets what it needs)
+    if problem:
+        raise ConfigError(problem)
     cap = recipe.trainer.max_epochs
     if cap and recipe.trainer.epochs > cap:
         recipe = replace(recipe, trainer=replace(recipe.trainer, epochs=cap))

@@ -25,9 +25,11 @@ MORE_DATA = register(Trick(
     summary="train on {n_train:,} MNIST digits at 16x16 (Karpathy's protocol) instead of 7,291 USPS digits, "
             "test on {n_test:,}",
     stage=Stage.DATA,
-    changes=("data.name", "data.n_train", "data.n_test"),
+    # Karpathy's digits: his 2,007 test digits are the test-first draw (repro/data/mnist.py).
+    changes=("data.name", "data.n_train", "data.n_test", "data.draw_order"),
     params=MoreDataParams,
-    apply=lambda r, p: edit(r, {"data.name": "mnist16", "data.n_train": p.n_train, "data.n_test": p.n_test}),
+    apply=lambda r, p: edit(r, {"data.name": "mnist16", "data.n_train": p.n_train, "data.n_test": p.n_test,
+                                "data.draw_order": "test_first"}),
 ))
 
 

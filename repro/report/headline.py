@@ -35,10 +35,13 @@ RULE = (
     "when no finished record gives the number (the era says which: the data set is not available here, the run "
     "is meant for a GPU, or it has simply not been run); *shortened* when our schedule was shorter than the "
     "published one (a lower bound — a run still short of the mark at its cap — is *shortened* below the published "
-    "value and *reproduced* at or above it, where the published claim 'this much or more' holds); *reproduced* when our mean lies within 2 standard errors of the published value (SE = sd/√seeds, "
-    "2 or more seeds) or within the published value's stated precision (half a unit of its last stated digit: "
+    "value and *reproduced* at or above it, where the published claim 'this much or more' holds); *reproduced* when our mean lies within 2 standard errors of the published value (2 or more seeds), "
+    "where the standard error is that of the difference: SE = sd/√n for a published mean, and "
+    "SE = sd·√(1 + 1/n) where the published value is a single run (the 1989 paper's numbers, each of Karpathy "
+    "2022's rows: a single run's distance from the mean of our n runs has that spread), "
+    "or within the published value's stated precision (half a unit of its last stated digit: "
     "5.0 means 4.95 to 5.05); otherwise *gap*, followed by the cause the era's faithfulness record names where "
-    "it names one. Δ is ours minus published (in standard errors where there are 2 or more seeds)."
+    "it names one. Δ is ours minus published (in those standard errors where there are 2 or more seeds)."
 )
 
 
@@ -67,6 +70,9 @@ class HeadlineRow:
     cause: str = ""  # markdown: the cause of a gap, from the era's faithfulness record ("" when none is named)
     ours_text: str = ""  # ours as text where a number does not say it (a lower bound), replaces the mean
     bound: float | None = None  # ours is only a lower bound (a run short of the mark at its cap): this one
+    # The published value is one run (not a mean): its own spread counts, so the difference's standard
+    # error is sd*sqrt(1 + 1/n) rather than sd/sqrt(n) (RULE).
+    single_run: bool = False
 
     def __post_init__(self) -> None:
         if self.missing not in MISSING_STATUSES:
@@ -87,7 +93,12 @@ class HeadlineRow:
 
     @property
     def se(self) -> float | None:
-        return None if self.sd is None else self.sd / math.sqrt(len(self.values))
+        """The standard error of ours minus published: sd/sqrt(n) against a published mean, sd*sqrt(1 + 1/n)
+        against a single published run (whose own spread is our runs' sd)."""
+        if self.sd is None:
+            return None
+        n = len(self.values)
+        return self.sd * math.sqrt(1 + 1 / n) if self.single_run else self.sd / math.sqrt(n)
 
 
 def status(row: HeadlineRow) -> str:

@@ -32,7 +32,10 @@ ADDED_KEYS = {"data.val_size": 0, "data.val_seed": 0,
               # data.evaluate_test=false: a validation search that never evaluates the test digits (issue 21)
               "data.evaluate_test": True,
               # alexnet2012's augment.pad (pad-and-crop augmentation, He et al. 2016; issue 42)
-              "augment.pad": 0}
+              "augment.pad": 0,
+              # lecun1989, issue 43: mnist16's draw order (records before it drew train first: not his
+              # digits), the unused MNIST training digits as validation, Karpathy's own initial weights
+              "data.draw_order": "train_first", "data.unused_val": 0, "model.init_draw": "seed"}
 
 
 def with_added_keys(flat: Mapping[str, Any]) -> dict[str, Any]:

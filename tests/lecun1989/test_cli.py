@@ -19,9 +19,9 @@ def test_help_lists_config_groups():
     # Each app its own config tree (conf/lecun1989/, conf/shared/): only the 1989 groups and options.
     lines = {line.split(": ")[0]: line.split(": ")[1].split(", ") for line in out.stdout.splitlines() if ": " in line}
     for group, options in (("data", ["mnist16", "usps"]), ("model", ["lecun1989"]), ("optim", ["sdlm", "sgd"]),
-                           ("trainer", ["lecun1989"]), ("experiment", ["ablate_each", "fused_vs_eager", "karpathy_protocol", "karpathy_table",
-                                           "sdlm", "usps_budget"]),
-                           ("protocol", ["final", "validation"]), ("logger", ["csv", "none", "tensorboard"])):
+                           ("trainer", ["lecun1989"]), ("experiment", ["ablate_each", "fused_vs_eager", "karpathy_protocol",
+                                           "karpathy_protocol_his", "karpathy_table", "sdlm", "usps_budget"]),
+                           ("protocol", ["final", "mnist_unused", "validation"]), ("logger", ["csv", "none", "tensorboard"])):
         assert lines.get(group) == options, (group, lines.get(group))
     assert {"adamw", "augment_shift", "softmax_ce"} <= set(lines["trick"])
     assert not {"trick2012", "model/ops", "row/cc_ablations"} & set(lines), sorted(lines)
@@ -102,7 +102,11 @@ TOP_KEYS = "augment, data, label_smoothing, logger, loss, model, name, optim, re
                             "cosine_lr, dropout, init_kaiming, init_karpathy, label_smoothing, minibatch, "
                             "mixed_precision, more_data, more_passes, one_cycle, rebalance, relu, softmax_ce, swa, wider"),
     (["experiment=nope"], "error: unknown experiment 'nope'; valid: ablate_each, fused_vs_eager, karpathy_protocol, "
-                          "karpathy_table, sdlm, usps_budget"),
+                          "karpathy_protocol_his, karpathy_table, sdlm, usps_budget"),
+    # Karpathy's own weights need his init: a config error by name, before any data is read.
+    (["model.init_draw=karpathy1337"], "error: model.init_draw=karpathy1337 draws Karpathy's own tensors, which need "
+                                       "his init and shapes (trick init_karpathy, the paper's widths); here "
+                                       "init_fan_in_power=1.0, bias_init=uniform"),
     # H2's three groups need map counts divisible by 3: a model check, not a traceback from building the net.
     (["model.h2_maps=7"], "error: model: h2_scheme=three_groups needs h1_maps and h2_maps divisible by 3, got 12 and 7 "
                           "(or model.h2_scheme=full)"),

@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 
-from lecun1989.report.headline import MSE_SCALE, NOT_HIS, OPTIMIZER, headline, stories
+from lecun1989.report.headline import cause_text, gap_record, headline, measured, stories
 from repro.cli import main
 from repro.report.collect import collect
 from repro.report.headline import END, START, HeadlineInput, current_block, readme_block, section_of_report, status
@@ -49,9 +49,13 @@ def runs(tmp_path):
     return root
 
 
-def rows_of(root, out=None):
+def resolved(root):
     frame, _ = collect([root])
-    frame = pd.concat([resolve(g)[0] for _, g in frame.groupby("table")])
+    return pd.concat([resolve(g)[0] for _, g in frame.groupby("table")])
+
+
+def rows_of(root, out=None):
+    frame = resolved(root)
     return {r.number: r for r in headline(HeadlineInput(frame, (), out or root)).rows}
 
 
@@ -61,10 +65,16 @@ def test_paper_rows_reproduced_gap_and_missing(runs):
     assert test.values == (4.9, 5.0, 5.1) and status(test) == "reproduced"  # 5.0 ± 0.1 on 3 seeds
     assert test.link == "lecun1989/baseline.md" and test.hardware == "Test CPU (2 cores)"
     train = rows["LeCun 1989: train error %"]
-    assert train.values == (0.30, 0.40, 0.50) and status(train) == f"gap: {OPTIMIZER}"  # 0.40 vs 0.14: 4.5 SE
+    # 0.40 vs one published run, 0.14: 2.3 SE of the difference (sd*sqrt(1 + 1/3))
+    assert train.values == (0.30, 0.40, 0.50) and train.single_run and status(train).startswith("gap: ")
+    # The cause comes from lecun1989/gaps.yaml, with the numbers it cites filled from the records.
+    cause = status(train).removeprefix("gap: ")
+    assert cause == cause_text(gap_record()["paper_errors"], measured(resolved(runs)))
+    assert "tried: the paper's stochastic diagonal Levenberg–Marquardt" in cause and "remains: the digits" in cause
+    assert "(not measured) test error" in cause and "against plain SGD's 5.00 ± 0.10% (3 seeds)" in cause
     assert status(rows["LeCun 1989: test misses"]) == "reproduced"  # 100 ± 2 vs 102: 1.7 SE
     assert status(rows["LeCun 1989: train MSE"]) == "reproduced"  # 0.0025 exactly
-    assert status(rows["LeCun 1989: test MSE"]) == f"gap: {MSE_SCALE}"  # 0.036 vs 0.018
+    assert status(rows["LeCun 1989: test MSE"]) == f"gap: {gap_record()['paper_mse']['cause']}"  # 0.036 vs 0.018
     rejection = rows["LeCun 1989: rejection % for 1% test error"]
     assert rejection.values == (12.0, 12.2) and status(rejection) == "reproduced"  # the seeds that recorded it
 
@@ -77,8 +87,16 @@ def test_karpathy_rows_shortened_reproduced_and_not_yet_measured(runs):
     adamw = rows["Karpathy 2022 `adamw`: test error % (his protocol)"]
     assert status(adamw) == "shortened" and adamw.shortened == "23 passes, his 46"
     missing = rows["Karpathy 2022 `dropout_relu`: test error % (on USPS)"]
-    assert missing.values == () and status(missing) == "not yet measured" and missing.cause == NOT_HIS
+    assert missing.values == () and status(missing) == "not yet measured"
+    assert missing.cause == gap_record()["karpathy_on_usps"]["cause"] and missing.single_run
     assert len(rows) == 7 + 7 + 5
+
+
+def test_the_sdlm_measurement_is_read_from_its_records(runs):
+    for seed, test in enumerate([5.6, 6.0]):
+        record(runs / "baseline" / "sdlm" / f"{seed}_sdlm_seed{seed}", "sdlm", seed, 0.44, test, test_misses=115 + seed)
+    numbers = measured(resolved(runs))
+    assert numbers["sdlm_test_error"] == "5.80 ± 0.28% (2 seeds)" and numbers["sdlm_test_misses"] == "115.5 ± 0.7 (2 seeds)"
 
 
 def test_rows_without_any_record(tmp_path):

@@ -36,7 +36,7 @@ EXPECTED = {
     "dropout": {"model.dropout": 0.25},
     "relu": {"model.activation": "relu"},
     "more_passes": {"trainer.epochs": 80},
-    "more_data": {"data.name": "mnist16", "data.n_train": 50000},
+    "more_data": {"data.name": "mnist16", "data.n_train": 50000, "data.draw_order": "test_first"},
     "batchnorm": {"model.norm": "batch"},
     "wider": {"model.h1_maps": 24, "model.h2_maps": 24, "model.h3_units": 60},
     # The paper already has 12 H1 and 12 H2 maps: only H2's connectivity and H3 change (9,742 parameters).

@@ -35,6 +35,19 @@ def test_reproduced_within_two_standard_errors():
     assert status(r) == "gap (no cause on record)"
 
 
+def test_a_single_published_run_counts_its_own_spread():
+    """Against one published run the difference's SE is sd*sqrt(1 + 1/n), not sd/sqrt(n) (issue 43)."""
+    values = (3.7, 3.9, 4.0, 4.1, 4.25)  # mean 3.99, sd 0.207, n 5
+    mean_only = row("4.38", values)  # 0.39 is 4.2 SE of a mean: a gap
+    single = row("4.38", values, single_run=True)  # 0.39 is 1.7 of sd*sqrt(1.2) = 0.227: reproduced
+    assert status(mean_only).startswith("gap") and status(single) == "reproduced"
+    assert single.se == pytest.approx(single.sd * (1 + 1 / 5) ** 0.5)
+    assert mean_only.se == pytest.approx(mean_only.sd / 5 ** 0.5)
+    assert status(row("4.38", (3.2, 3.3, 3.25), single_run=True)).startswith("gap")  # 1.13 is 18 of 0.058
+    # The stated-precision clause still holds for one seed, single run or not.
+    assert status(row("26", (25.81,), single_run=True)) == "reproduced"
+
+
 def test_reproduced_within_the_stated_precision_even_with_one_seed():
     assert status(row("26", (25.81,))) == "reproduced"  # |−0.19| ≤ 0.5
     assert status(row("26", (25.4,))) == "gap (no cause on record)"  # 0.6 > 0.5, and one seed has no SE
