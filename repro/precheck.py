@@ -267,6 +267,16 @@ def bad_launcher_value(overrides) -> str | None:
     return None
 
 
+def conflicting_modes(flags) -> str | None:
+    """Two of Hydra's modes at once (`-m ... --cfg job`): Hydra raises a bare ValueError for it."""
+    modes = [name for name, on in (("-m/--multirun", flags.multirun), ("--cfg", flags.cfg), ("--info", flags.info),
+                                   ("--shell-completion", flags.shell_completion), ("--run", flags.run)) if on]
+    if len(modes) < 2:
+        return None
+    hint = " (drop -m to see the config of one job of the sweep)" if "-m/--multirun" in modes and "--cfg" in modes else ""
+    return f"{' and '.join(modes)} together: give one of them{hint}"
+
+
 def check_command_line(conf_dirs: PathLike | Sequence[PathLike], args: list[str],
                        others: Mapping[str, PathLike] | None = None,
                        foreign_groups: Mapping[str, str] | None = None,
@@ -279,6 +289,6 @@ def check_command_line(conf_dirs: PathLike | Sequence[PathLike], args: list[str]
     if parsed is None:
         return None
     flags, overrides = parsed
-    return (unknown_option(conf_dirs, overrides, others, foreign_groups, top_keys)
+    return (conflicting_modes(flags) or unknown_option(conf_dirs, overrides, others, foreign_groups, top_keys)
             or unknown_nested_key(conf_dirs, overrides) or bad_launcher_value(overrides)
             or unwritable_run_dir(flags, overrides))

@@ -140,3 +140,19 @@ def test_top_level_keys_are_the_primary_configs_keys_and_its_groups(tmp_path):
     (tmp_path / "app.yaml").write_text("defaults:\n  - _self_\n  - data: usps\n  - experiment: null\n"
                                        "  - override hydra/job_logging: repro\nname: a\nseed: 0\nhydra:\n  run: {}\n")
     assert top_level_keys(tmp_path / "app.yaml") == ["data", "name", "seed"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-m", "seed=0,1", "--cfg", "job"],
+     "-m/--multirun and --cfg together: give one of them (drop -m to see the config of one job of the sweep)"),
+    (["--cfg", "job", "--info"], "--cfg and --info together: give one of them"),
+    (["--multirun", "seed=1", "--info"], "-m/--multirun and --info together: give one of them"),
+])
+def test_two_of_hydras_modes_at_once_is_one_line(conf, args, message):
+    # Hydra raises a bare ValueError (a traceback) for these.
+    assert check_command_line(conf, args) == message
+
+
+@pytest.mark.parametrize("args", [["-m", "seed=0,1"], ["--cfg", "job"], ["seed=1", "--info"]])
+def test_one_mode_alone_is_hydras_to_run(conf, args):
+    assert check_command_line(conf, args) is None
