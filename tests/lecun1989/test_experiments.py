@@ -107,15 +107,16 @@ def test_mini_sweep_runs_every_row_in_parallel_and_never_overwrites(usps_root, t
     assert only_relu["backend"] == "fused_cpu"  # every per-example trick runs on the C++ kernel
     assert json.loads(next(sweep.glob("*_only_augment_shift_seed0")).joinpath("metrics.json").read_text())["backend"] == "fused_cpu"
 
-    # The same sweep into the same directory: every job refuses, no record changes. Its first two rows
-    # stand for all 14 (the same job numbers, so the same folders; a job process each costs seconds).
+    # The same sweep, or any other, into the same folder: refused whole before any job (the folder holds a
+    # sweep: sweep.yaml), no record changes. Two rows stand for a changed one.
     before = {p: p.read_bytes() for p in sweep.rglob("metrics.json")}
-    first_two = f"+row/ablate_each={','.join(rows[:2])}"
-    again = lecun1989(*args, first_two)
-    assert again.returncode != 0 and again.stderr.count("already holds a finished run") == 2, again.stderr[-3000:]
-    assert {p: p.read_bytes() for p in sweep.rglob("metrics.json")} == before
-    # resume=true is how an interrupted sweep is finished: finished jobs are read back, untouched.
-    resumed = lecun1989(*args, first_two, "resume=true")
+    for extra in ((), (f"+row/ablate_each={','.join(rows[:2])}",)):
+        again = lecun1989(*args, *extra)
+        assert again.returncode == 2 and "already holds a sweep (sweep.yaml)" in again.stderr, again.stderr[-3000:]
+        assert {p: p.read_bytes() for p in sweep.rglob("metrics.json")} == before
+    # resume=true with the same arguments is how an interrupted sweep is finished: finished jobs are read
+    # back, untouched.
+    resumed = lecun1989(*args, "resume=true")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert {p: p.read_bytes() for p in sweep.rglob("metrics.json")} == before
     assert len(list(sweep.glob("*_seed0"))) == len(rows)  # no folder of its own for a re-run row
