@@ -46,17 +46,23 @@ def test_a_bad_job_is_one_line_and_the_sweep_still_summarises(usps_root, tmp_pat
 def test_a_second_sweep_into_the_same_folder_refuses_each_job_in_one_line(usps_root, tmp_path, launcher):
     folder = tmp_path / "sweep"
     assert sweep(usps_root, folder, "basic", "seed=0,1").returncode == 0
-    # Job 0 finished; job 1's folder held by another sweep still running it (its lock taken here).
+    # Job 0 finished; job 1's folder held by another process still running it (its lock taken here).
     (folder / "1_baseline_seed1" / "metrics.json").unlink()
     with open(folder / "1_baseline_seed1" / ".lock", "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        out = sweep(usps_root, folder, launcher, "seed=0,1")
-    assert out.returncode == 2 and "Traceback" not in out.stderr and "ResumeError" not in out.stderr, out.stderr
-    assert error_lines(out) == [
-        "error: 2 job(s) of the sweep refused (see their error lines above)",
-        f"error: sweep job 0_baseline_seed0: {folder / '0_baseline_seed0'} already holds a finished run "
-        "(metrics.json); it is never overwritten. Choose another hydra.run.dir / hydra.sweep.dir, "
-        "or pass resume=true to read it back.",
-        f"error: sweep job 1_baseline_seed1: {folder / '1_baseline_seed1'} is in use by another run "
-        f"(locked: {folder / '1_baseline_seed1' / '.lock'})"]
-    assert f"sweep {folder}: 1 finished run(s) in 1 row(s)" in out.stdout
+        # While a job of the folder runs, any sweep into it, a resume too, is refused whole before any job.
+        for extra in ((), ("resume=true",)):
+            out = sweep(usps_root, folder, launcher, "seed=0,1", *extra)
+            assert out.returncode == 2 and "Traceback" not in out.stderr and "ResumeError" not in out.stderr, out.stderr
+            assert error_lines(out) == [
+                f"error: {folder} is in use: its job 1_baseline_seed1 is running (locked: "
+                f"{folder / '1_baseline_seed1' / '.lock'}); wait for its sweep to end, or choose another hydra.sweep.dir"]
+    # Once it is free: a second sweep is still refused whole (the folder holds a sweep) ...
+    out = sweep(usps_root, folder, launcher, "seed=0,1")
+    assert out.returncode == 2 and error_lines(out) == [
+        f"error: {folder} already holds a sweep (sweep.yaml); a sweep folder is never shared by two sweeps: "
+        "pass resume=true with the same arguments to continue it, or choose another hydra.sweep.dir"], out.stderr
+    # ... and its resume reads job 0 back and finishes job 1.
+    out = sweep(usps_root, folder, launcher, "seed=0,1", "resume=true")
+    assert out.returncode == 0 and not error_lines(out), out.stderr
+    assert f"sweep {folder}: 2 finished run(s) in 1 row(s)" in out.stdout
