@@ -12,9 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from repro.report.collect import find_run_dirs
-from repro.report.headline import NO_DATA, NOT_YET, OWED_TO_GPU, EraHeadline, HeadlineInput, HeadlineRow, Story
+from repro.report.headline import (NO_DATA, NOT_YET, OWED_TO_GPU, EraHeadline, HeadlineInput, HeadlineRow, Story,
+                                   cause_text)
 from repro.report.rows import group_records
 from repro.train.record import DivergedRun, RecordError, read_metrics
 
@@ -25,6 +27,13 @@ from .figure1_rates import chosen_rates
 from .published import ALEXNET_2012, CUDACONVNET_CIFAR10
 
 CIFAR10 = "CIFAR-10 (50,000 train / 10,000 test images)"
+# The causes of gaps on record, what was measured against them and what remains: a data file, not strings here.
+GAPS_FILE = Path(__file__).resolve().parents[1] / "gaps.yaml"
+
+
+def gap_record() -> dict:
+    return yaml.safe_load(GAPS_FILE.read_text(encoding="utf-8")) or {}
+
 GPU_SCRIPT = "bench/gpu_session.sh"
 # The recipes whose full schedule is meant for a GPU, and the command that owes it: 18pct is a step of
 # gpu_session.sh's cifar10 part (bench/gpu_parts.py); 11pct's 520 epochs are in no part yet.
@@ -58,6 +67,7 @@ def cudaconvnet_rows(records) -> list[HeadlineRow]:
     sweep_of = {path: sweep for sweep, path, _ in mine}
     record_of = {path: m for _, path, m in mine}
     grouped, _ = group_records((path, m) for _, path, m in mine)
+    gaps = gap_record()
     rows = []
     for recipe, pub in CUDACONVNET_CIFAR10.items():
         full = [g for g in grouped if g.name == recipe]
@@ -84,7 +94,7 @@ def cudaconvnet_rows(records) -> list[HeadlineRow]:
             f"cuda-convnet `{recipe}`: test error %", f"cuda-convnet {recipe}.cfg, first line",
             f"{pub['test_error']:.0f}",
             values, data=CIFAR10, hardware=_hardware(used), link=f"alexnet2012/{used[0][0].name}.md" if used else "",
-            missing=missing, shortened=shortened_text, note=note))
+            missing=missing, shortened=shortened_text, note=note, cause=cause_text(gaps.get(recipe))))
     return rows
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from repro.report.headline import EraHeadline, HeadlineInput, HeadlineRow, Story
+from repro.report.headline import EraHeadline, HeadlineInput, HeadlineRow, Story, cause_text
 
 from . import published
 from .baseline import DATA_LABEL
@@ -55,18 +55,6 @@ def measured(runs: pd.DataFrame) -> dict[str, str]:
     base = baseline_runs(runs)
     return {"sdlm_test_error": pm(sdlm, "test_error"), "sdlm_test_misses": pm(sdlm, "test_misses", "", 1),
             "sgd_test_error": pm(base, "test_error")}
-
-
-def cause_text(entry: dict | None, numbers: dict[str, str]) -> str:
-    """One gaps.yaml entry as the status cell's cause: the cause, what was tried, what remains."""
-    if not entry:
-        return ""
-    parts = [entry["cause"]]
-    if entry.get("tried"):
-        parts.append("tried: " + "; ".join(entry["tried"]))
-    if entry.get("remains"):
-        parts.append("remains: " + "; ".join(entry["remains"]))
-    return "; ".join(parts).format(**numbers)
 
 
 KARPATHY_ROWS = ("baseline", "softmax_ce", "adamw", "augment", "dropout_relu", "more_data", "all_more_data")

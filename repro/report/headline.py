@@ -101,6 +101,19 @@ class HeadlineRow:
         return self.sd * math.sqrt(1 + 1 / n) if self.single_run else self.sd / math.sqrt(n)
 
 
+def cause_text(entry: dict | None, numbers: dict[str, str] | None = None) -> str:
+    """One entry of an era's faithfulness record of gaps (lecun1989/gaps.yaml, alexnet2012/gaps.yaml) as the
+    status cell's cause: the cause, what was tried, what remains; `{name}`s filled from ``numbers``."""
+    if not entry:
+        return ""
+    parts = [entry["cause"]]
+    if entry.get("tried"):
+        parts.append("tried: " + "; ".join(entry["tried"]))
+    if entry.get("remains"):
+        parts.append("remains: " + "; ".join(entry["remains"]))
+    return "; ".join(parts).format(**(numbers or {}))
+
+
 def status(row: HeadlineRow) -> str:
     """The row's status by the one rule (RULE), as the table shows it."""
     if not row.values and not row.ours_text:

@@ -111,3 +111,12 @@ def test_ilsvrc_has_no_data_here(tmp_path):
     assert (top1.published, top5.published) == ("40.7", "18.2")
     assert status(top1) == status(top5) == "no data here"
     assert len(got) == 6
+
+
+def test_a_gap_takes_its_cause_from_the_faithfulness_record(tmp_path):
+    cc = tmp_path / "runs" / "cudaconvnet_cifar10_cpu"
+    run(cc / "0_layers-18pct_seed0", "layers-18pct", "cudaconvnet_cifar10", val=20.9, passes=140)
+    row = rows([cc], tmp_path)["cuda-convnet `layers-18pct`: test error %"]
+    # alexnet2012/gaps.yaml's entry, never a string in the generator.
+    assert status(row).startswith("gap: not found yet (one seed, on the CPU); tried: the full 140-pass schedule")
+    assert "remains: which revision of the stored layer-params file" in status(row)
