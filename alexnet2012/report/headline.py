@@ -109,7 +109,8 @@ def figure1_row(records, sweeps: list[Path]) -> HeadlineRow:
     chosen = chosen_rates(search) if search else {}
     pair = headline_pair(pairs(runs, chosen))
     ratios = pair.ratios if pair else []
-    used = [r for r in records if pair and r[1] in {run.path for run in pair.runs}]
+    paths = {run.path for run in pair.runs} if pair else set()
+    used = [r for r in records if r[1] in paths]
     link = f"alexnet2012/{figure1[0].name}.md" if figure1 else ""
     common = {"data": CIFAR10, "hardware": _hardware(used), "link": link if used else "", "digits": 1}
     number = "AlexNet 2012, Figure 1: tanh / ReLU epochs to 25% train error"
